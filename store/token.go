@@ -1,0 +1,82 @@
+package store
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+)
+
+// A token is "<family>.<secret>": the family id (16 random bytes) and a
+// secret (32 random bytes), both unpadded base64url. Carrying the family
+// in the token lets a store find the family of a presented token without
+// an index, and lets a family be revoked as one key range. Only the
+// SHA-256 digest of the whole token is stored.
+const (
+	familyIDLen = 16
+	secretLen   = 32
+
+	familyTextLen = 22 // base64.RawURLEncoding.EncodedLen(familyIDLen)
+	secretTextLen = 43 // base64.RawURLEncoding.EncodedLen(secretLen)
+	tokenTextLen  = familyTextLen + 1 + secretTextLen
+
+	// TokenKeyLen is the length of a TokenKey.
+	TokenKeyLen = familyIDLen + sha256.Size
+)
+
+// FamilyID names a token family: the tokens that descend from one grant
+// through refresh rotation.
+type FamilyID [familyIDLen]byte
+
+// String returns the family id as it appears in a token.
+func (f FamilyID) String() string { return base64.RawURLEncoding.EncodeToString(f[:]) }
+
+// TokenKey is how a token is stored: its family id followed by the
+// SHA-256 digest of the whole token.
+type TokenKey [TokenKeyLen]byte
+
+// Family returns the family part of the key.
+func (k TokenKey) Family() FamilyID { return FamilyID(k[:familyIDLen]) }
+
+// NewFamilyID returns a random family id.
+func NewFamilyID() FamilyID {
+	var f FamilyID
+	_, _ = rand.Read(f[:]) // crypto/rand.Read never fails
+	return f
+}
+
+// NewToken returns a new random token of family f and its key.
+func NewToken(f FamilyID) (string, TokenKey) {
+	var secret [secretLen]byte
+	_, _ = rand.Read(secret[:])
+	buf := make([]byte, tokenTextLen)
+	base64.RawURLEncoding.Encode(buf, f[:])
+	buf[familyTextLen] = '.'
+	base64.RawURLEncoding.Encode(buf[familyTextLen+1:], secret[:])
+	tok := string(buf)
+	return tok, keyOf(f, tok)
+}
+
+// ParseToken checks the shape of a presented token and returns its key.
+// It reports false for anything that this package cannot have issued.
+func ParseToken(tok string) (TokenKey, bool) {
+	if len(tok) != tokenTextLen || tok[familyTextLen] != '.' {
+		return TokenKey{}, false
+	}
+	var f FamilyID
+	if n, err := base64.RawURLEncoding.Strict().Decode(f[:], []byte(tok[:familyTextLen])); err != nil || n != familyIDLen {
+		return TokenKey{}, false
+	}
+	var secret [secretLen]byte
+	if n, err := base64.RawURLEncoding.Strict().Decode(secret[:], []byte(tok[familyTextLen+1:])); err != nil || n != secretLen {
+		return TokenKey{}, false
+	}
+	return keyOf(f, tok), true
+}
+
+func keyOf(f FamilyID, tok string) TokenKey {
+	var k TokenKey
+	copy(k[:familyIDLen], f[:])
+	d := sha256.Sum256([]byte(tok))
+	copy(k[familyIDLen:], d[:])
+	return k
+}
