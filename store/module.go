@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
 func init() {
@@ -80,3 +81,22 @@ var (
 	_ caddy.Destructor   = (*Bolt)(nil)
 	_ Store              = (*BoltModule)(nil)
 )
+
+// UnmarshalCaddyfile sets up the store from Caddyfile tokens:
+//
+//	storage bbolt [<path>]
+func (m *BoltModule) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the module name
+	if d.NextArg() {
+		m.Path = d.Val()
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	if d.NextBlock(0) {
+		return d.Errf("storage bbolt takes no block")
+	}
+	return nil
+}
+
+var _ caddyfile.Unmarshaler = (*BoltModule)(nil)

@@ -1,0 +1,284 @@
+// Package oauth2provider is an OAuth 2.0 authorization server and bearer
+// token gate for Caddy: the oauth2 app holds the token store, the salt,
+// the clients and the token lifetimes; the oauth2_token handler issues
+// tokens and the oauth2_bearer handler checks them.
+package oauth2provider
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddy-plugins/oauth2provider/store"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// Grant types a client may be allowed.
+const (
+	GrantPassword     = "password"
+	GrantRefreshToken = "refresh_token"
+)
+
+// defaultGrantTypes are the grants of a client that names none.
+var defaultGrantTypes = []string{GrantPassword, GrantRefreshToken}
+
+// supportedGrantTypes are the grants this version implements.
+var supportedGrantTypes = []string{GrantPassword, GrantRefreshToken}
+
+// Defaults of the token lifetimes.
+const (
+	DefaultAccessTokenLifetime  = time.Hour
+	DefaultRefreshTokenLifetime = 720 * time.Hour
+)
+
+// App is the oauth2 app: the state the token endpoint and the bearer
+// gate share. Configure it with the `oauth2` global option.
+type App struct {
+	// The token store. Default: {"module": "bbolt"}, a file in Caddy's
+	// data directory.
+	StorageRaw json.RawMessage `json:"storage,omitempty" caddy:"namespace=oauth2.stores inline_key=module"`
+
+	// Base64 of at least 16 random bytes (`caddy oauth2 gen-salt`),
+	// mixed into every client secret hash. Required. Changing it
+	// invalidates every client secret. Placeholders such as {env.*}
+	// are expanded.
+	Salt string `json:"salt,omitempty"`
+
+	// Lifetime of access tokens. Default: 1h.
+	AccessTokenLifetime caddy.Duration `json:"access_token_lifetime,omitempty"`
+
+	// Lifetime of refresh tokens; 0 means they never expire (they are
+	// still single-use). Default: 720h.
+	RefreshTokenLifetime *caddy.Duration `json:"refresh_token_lifetime,omitempty"`
+
+	// Clients defined in the config rather than in the store.
+	Clients []StaticClient `json:"clients,omitempty"`
+
+	store    store.Store
+	salt     []byte
+	static   map[string]*client
+	fakeHash secretHash
+	logger   *zap.Logger
+}
+
+// StaticClient is a client defined in the config.
+type StaticClient struct {
+	// The client id. Required.
+	ID string `json:"client_id"`
+
+	// The hash of the client secret, from `caddy oauth2 hash-secret`
+	// (which uses the configured salt). Required. Placeholders are
+	// expanded.
+	SecretHash string `json:"secret_hash"`
+
+	// The grants the client may use. Default: password, refresh_token.
+	GrantTypes []string `json:"grant_types,omitempty"`
+
+	// The scopes the client may ask for. Default: none.
+	Scopes []string `json:"scopes,omitempty"`
+
+	// The scope granted when the client asks for none; each must be in
+	// scopes. Default: none.
+	DefaultScope []string `json:"default_scope,omitempty"`
+}
+
+// client is a client the token endpoint can authenticate.
+type client struct {
+	id           string
+	static       bool
+	hash         secretHash
+	grantTypes   []string
+	scopes       []string
+	defaultScope []string
+}
+
+func (c *client) mayUse(grant string) bool { return slices.Contains(c.grantTypes, grant) }
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "oauth2",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision validates the config and opens the store.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	repl := caddy.NewReplacer()
+	salt, err := decodeSalt(repl.ReplaceKnown(a.Salt, ""))
+	if err != nil {
+		return err
+	}
+	a.salt = salt
+	if a.AccessTokenLifetime < 0 {
+		return errors.New("oauth2: access_token_lifetime must be positive")
+	}
+	if a.AccessTokenLifetime == 0 {
+		a.AccessTokenLifetime = caddy.Duration(DefaultAccessTokenLifetime)
+	}
+	if a.RefreshTokenLifetime == nil {
+		d := caddy.Duration(DefaultRefreshTokenLifetime)
+		a.RefreshTokenLifetime = &d
+	}
+	if *a.RefreshTokenLifetime < 0 {
+		return errors.New("oauth2: refresh_token_lifetime must not be negative (0 means refresh tokens never expire)")
+	}
+
+	a.static = make(map[string]*client, len(a.Clients))
+	for i, sc := range a.Clients {
+		c, err := newStaticClient(sc, repl)
+		if err != nil {
+			return fmt.Errorf("oauth2: client %d (%q): %w", i, sc.ID, err)
+		}
+		if _, dup := a.static[c.id]; dup {
+			return fmt.Errorf("oauth2: client %q is defined twice", c.id)
+		}
+		a.static[c.id] = c
+	}
+
+	// A hash to check wrong secrets against when the client is unknown,
+	// so that unknown and known client ids cost the same.
+	fake, err := hashSecret(randomString(32), a.salt)
+	if err != nil {
+		return err
+	}
+	a.fakeHash, _ = parseSecretHash(fake)
+
+	if a.StorageRaw == nil {
+		a.StorageRaw = json.RawMessage(`{"module":"bbolt"}`)
+	}
+	mod, err := ctx.LoadModule(a, "StorageRaw")
+	if err != nil {
+		return fmt.Errorf("oauth2: %w", err)
+	}
+	a.store = mod.(store.Store)
+	return nil
+}
+
+func newStaticClient(sc StaticClient, repl *caddy.Replacer) (*client, error) {
+	if sc.ID == "" {
+		return nil, errors.New("client_id is required")
+	}
+	h, err := parseSecretHash(repl.ReplaceKnown(sc.SecretHash, ""))
+	if err != nil {
+		return nil, fmt.Errorf("secret_hash: %w", err)
+	}
+	c := &client{id: sc.ID, static: true, hash: h}
+	if err := c.setPolicy(sc.GrantTypes, sc.Scopes, sc.DefaultScope); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// setPolicy validates and sets what a client may do.
+func (c *client) setPolicy(grantTypes, scopes, defaultScope []string) error {
+	if len(grantTypes) == 0 {
+		grantTypes = defaultGrantTypes
+	}
+	for _, g := range grantTypes {
+		if !slices.Contains(supportedGrantTypes, g) {
+			return fmt.Errorf("grant type %q is not supported (supported: %s)", g, strings.Join(supportedGrantTypes, ", "))
+		}
+	}
+	for _, s := range scopes {
+		if !validScopeToken(s) {
+			return fmt.Errorf("scope %q is not a valid scope token (RFC 6749 §3.3)", s)
+		}
+	}
+	for _, s := range defaultScope {
+		if !slices.Contains(scopes, s) {
+			return fmt.Errorf("default scope %q is not one of the client's scopes", s)
+		}
+	}
+	c.grantTypes, c.scopes, c.defaultScope = slices.Clone(grantTypes), slices.Clone(scopes), slices.Clone(defaultScope)
+	return nil
+}
+
+// Start implements caddy.App.
+func (a *App) Start() error { return nil }
+
+// Stop implements caddy.App.
+func (a *App) Stop() error { return nil }
+
+// client returns the client with the given id: a static one, or one from
+// the store. It reports store.ErrNotFound for an unknown id.
+func (a *App) client(ctx context.Context, id string) (*client, error) {
+	if c, ok := a.static[id]; ok {
+		return c, nil
+	}
+	sc, err := a.store.Client(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	h, err := parseSecretHash(sc.SecretHash)
+	if err != nil {
+		return nil, fmt.Errorf("stored client %q: %w", id, err)
+	}
+	c := &client{id: sc.ID, hash: h}
+	if err := c.setPolicy(sc.GrantTypes, sc.Scopes, sc.DefaultScope); err != nil {
+		return nil, fmt.Errorf("stored client %q: %w", id, err)
+	}
+	return c, nil
+}
+
+// authenticateClient checks a client id and secret. Every failure is an
+// invalid_client error, and an unknown id costs the same scrypt work as a
+// wrong secret.
+func (a *App) authenticateClient(ctx context.Context, id, secret string) (*client, error) {
+	c, err := a.client(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		a.fakeHash.verify(secret, a.salt)
+		return nil, errInvalidClient("client authentication failed")
+	case err != nil:
+		return nil, err
+	case !c.hash.verify(secret, a.salt):
+		return nil, errInvalidClient("client authentication failed")
+	}
+	return c, nil
+}
+
+// knownToken reports whether a token's client still exists. Tokens of a
+// stored client are deleted when it is revoked; a static client's tokens
+// stop working when the config no longer defines it.
+func (a *App) knownToken(t store.Token) bool {
+	if !t.StaticClient {
+		return true
+	}
+	_, ok := a.static[t.ClientID]
+	return ok
+}
+
+// grant makes the grant for new tokens of client c.
+func (a *App) grant(c *client, userID json.RawMessage, scope string) store.Grant {
+	g := store.Grant{
+		ClientID:        c.id,
+		StaticClient:    c.static,
+		UserID:          userID,
+		Scope:           scope,
+		AccessLifetime:  time.Duration(a.AccessTokenLifetime),
+		RefreshLifetime: time.Duration(*a.RefreshTokenLifetime),
+	}
+	if !c.mayUse(GrantRefreshToken) {
+		g.RefreshLifetime = -1
+	}
+	return g
+}
+
+// Interface guards
+var (
+	_ caddy.App         = (*App)(nil)
+	_ caddy.Provisioner = (*App)(nil)
+)

@@ -1,0 +1,420 @@
+package oauth2provider
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-plugins/oauth2provider/authcheck"
+	"github.com/caddy-plugins/oauth2provider/store"
+)
+
+func init() {
+	caddy.RegisterModule(TokenEndpoint{})
+}
+
+// TokenEndpoint is the OAuth 2.0 token endpoint (RFC 6749 §3.2). It
+// serves every request routed to it; the Caddyfile directive routes
+// /oauth2/token to it unless given another matcher. Clients authenticate
+// with HTTP Basic and trade a username and password (checked by the
+// auth_check) or a refresh token for a new token pair.
+type TokenEndpoint struct {
+	// The user check for the password grant. Required. The Caddyfile's
+	// `auth_check <url>` is {"checker": "http", "url": "<url>"}.
+	AuthCheckRaw json.RawMessage `json:"auth_check,omitempty" caddy:"namespace=oauth2.auth_checkers inline_key=checker"`
+
+	// Refuse requests that did not reach the client's side over HTTPS
+	// (TLS, or a trusted proxy's `X-Forwarded-Proto: https`). Default:
+	// true.
+	RequireSSL *bool `json:"require_ssl,omitempty"`
+
+	// Require the refresh grant to carry the token's user_id, as the
+	// seed did. Without it, a user_id that is sent must still match.
+	RefreshRequiresUserID bool `json:"refresh_requires_user_id,omitempty"`
+
+	app     *App
+	checker authcheck.AuthChecker
+	logger  *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (TokenEndpoint) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.oauth2_token",
+		New: func() caddy.Module { return new(TokenEndpoint) },
+	}
+}
+
+// Provision sets up the handler.
+func (t *TokenEndpoint) Provision(ctx caddy.Context) error {
+	t.logger = ctx.Logger()
+	app, err := ctx.App("oauth2")
+	if err != nil {
+		return err
+	}
+	t.app = app.(*App)
+	if t.AuthCheckRaw == nil {
+		return errors.New("oauth2_token: auth_check is required (the URL that checks usernames and passwords)")
+	}
+	mod, err := ctx.LoadModule(t, "AuthCheckRaw")
+	if err != nil {
+		return fmt.Errorf("oauth2_token: %w", err)
+	}
+	t.checker = mod.(authcheck.AuthChecker)
+	return nil
+}
+
+// maxFormBytes bounds the request body.
+const maxFormBytes = 64 << 10
+
+// queryForbidden are the parameters that must never be sent in the URL,
+// where logs and referrers would keep them.
+var queryForbidden = []string{
+	"grant_type", "username", "password", "refresh_token", "user_id", "scope",
+	"client_id", "client_secret", "code", "code_verifier", "access_token",
+}
+
+// tokenResponse is the success body (RFC 6749 §5.1) with the seed's
+// user_id.
+type tokenResponse struct {
+	AccessToken  string          `json:"access_token"`
+	TokenType    string          `json:"token_type"`
+	ExpiresIn    int64           `json:"expires_in"`
+	RefreshToken string          `json:"refresh_token,omitempty"`
+	UserID       json.RawMessage `json:"user_id,omitempty"`
+	Scope        string          `json:"scope,omitempty"`
+}
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler. It always answers;
+// a request routed here is a token request.
+func (t *TokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	resp, err := t.serve(r)
+	if err != nil {
+		t.logFailure(r, err)
+		writeOAuthError(w, r, err)
+		return nil
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (t *TokenEndpoint) serve(r *http.Request) (*tokenResponse, error) {
+	if requireSSL(t.RequireSSL) && !viaHTTPS(r) {
+		return nil, errInvalidRequest("the token endpoint requires HTTPS")
+	}
+	if r.Method != http.MethodPost {
+		return nil, oauthError(http.StatusMethodNotAllowed, "invalid_request", "the token endpoint accepts only POST")
+	}
+	if err := checkQuery(r.URL.RawQuery); err != nil {
+		return nil, err
+	}
+	form, err := readTokenForm(r)
+	if err != nil {
+		return nil, err
+	}
+	c, err := t.authenticateClient(r, form)
+	if err != nil {
+		return nil, err
+	}
+	switch grant := form.Get("grant_type"); grant {
+	case "":
+		return nil, errInvalidRequest("grant_type is required")
+	case GrantPassword:
+		return t.passwordGrant(r, c, form)
+	case GrantRefreshToken, "refresh":
+		return t.refreshGrant(r, c, form)
+	default:
+		return nil, errUnsupportedGrantType("grant_type %q is not supported", truncate(grant))
+	}
+}
+
+// checkQuery refuses credentials and grant parameters in the URL.
+func checkQuery(rawQuery string) error {
+	if rawQuery == "" {
+		return nil
+	}
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return errInvalidRequest("malformed query string")
+	}
+	for _, name := range queryForbidden {
+		if q.Has(name) {
+			return errInvalidRequest("%s must be sent in the request body, not the URL", name)
+		}
+	}
+	return nil
+}
+
+// readTokenForm reads and parses the form-encoded body.
+func readTokenForm(r *http.Request) (url.Values, error) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return nil, errInvalidRequest("Content-Type must be application/x-www-form-urlencoded")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxFormBytes))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, errInvalidRequest("request body is larger than %d bytes", maxFormBytes)
+	}
+	if err != nil {
+		return nil, errInvalidRequest("reading request body failed")
+	}
+	return parseTokenForm(body)
+}
+
+// parseTokenForm parses a form-encoded body strictly: UTF-8 only, and no
+// parameter twice (RFC 6749 §3.2: "Request and response parameters MUST
+// NOT be included more than once").
+func parseTokenForm(body []byte) (url.Values, error) {
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, errInvalidRequest("malformed form body")
+	}
+	for name, values := range form {
+		if len(values) > 1 {
+			return nil, errInvalidRequest("parameter %q is given more than once", truncate(name))
+		}
+		if !utf8.ValidString(name) || !utf8.ValidString(values[0]) {
+			return nil, errInvalidRequest("parameters must be UTF-8")
+		}
+	}
+	return form, nil
+}
+
+// authenticateClient authenticates the client with HTTP Basic.
+func (t *TokenEndpoint) authenticateClient(r *http.Request, form url.Values) (*client, error) {
+	if form.Has("client_secret") {
+		return nil, errInvalidRequest("send client credentials in the Authorization header (HTTP Basic), not in the body")
+	}
+	id, secret, err := basicCredentials(r)
+	if err != nil {
+		return nil, err
+	}
+	if bodyID := form.Get("client_id"); bodyID != "" && bodyID != id {
+		return nil, errInvalidRequest("client_id in the body does not match the Authorization header")
+	}
+	return t.app.authenticateClient(r.Context(), id, secret)
+}
+
+// basicCredentials decodes the client id and secret of an HTTP Basic
+// Authorization header. Each was form-urlencoded before base64, as RFC
+// 6749 §2.3.1 says, so each is unescaped.
+func basicCredentials(r *http.Request) (id, secret string, err error) {
+	if len(r.Header.Values("Authorization")) == 0 {
+		return "", "", errInvalidClient("client authentication is required (HTTP Basic)")
+	}
+	if len(r.Header.Values("Authorization")) > 1 {
+		return "", "", errInvalidClient("more than one Authorization header")
+	}
+	rawID, rawSecret, ok := r.BasicAuth()
+	if !ok {
+		return "", "", errInvalidClient("malformed Basic Authorization header")
+	}
+	if id, err = url.QueryUnescape(rawID); err != nil {
+		return "", "", errInvalidClient("malformed client id encoding")
+	}
+	if secret, err = url.QueryUnescape(rawSecret); err != nil {
+		return "", "", errInvalidClient("malformed client secret encoding")
+	}
+	if id == "" {
+		return "", "", errInvalidClient("client id is empty")
+	}
+	return id, secret, nil
+}
+
+// requireParam returns a required form parameter.
+func requireParam(form url.Values, name string) (string, error) {
+	v := form.Get(name)
+	if v == "" {
+		return "", errInvalidRequest("%s is required", name)
+	}
+	return v, nil
+}
+
+// passwordGrant is RFC 6749 §4.3.
+func (t *TokenEndpoint) passwordGrant(r *http.Request, c *client, form url.Values) (*tokenResponse, error) {
+	if !c.mayUse(GrantPassword) {
+		return nil, errUnauthorizedClient("this client may not use the password grant")
+	}
+	username, err := requireParam(form, "username")
+	if err != nil {
+		return nil, err
+	}
+	password, err := requireParam(form, "password")
+	if err != nil {
+		return nil, err
+	}
+	requested, granted, err := scopeForNewGrant(c, form)
+	if err != nil {
+		return nil, err
+	}
+	userID, err := t.checker.CheckAuth(r.Context(), username, password)
+	switch {
+	case errors.Is(err, authcheck.ErrInvalidCredentials):
+		if ce := t.logger.Check(zapcore.InfoLevel, "failed login"); ce != nil {
+			ce.Write(zap.String("username", username), zap.String("client_id", c.id), zap.String("remote_ip", clientIP(r)))
+		}
+		return nil, errInvalidGrant("invalid username or password")
+	case err != nil:
+		if ce := t.logger.Check(zapcore.ErrorLevel, "user check unavailable"); ce != nil {
+			ce.Write(zap.String("username", username), zap.String("client_id", c.id), zap.Error(err))
+		}
+		return nil, errTemporarilyUnavailable("the user check is unavailable; try again later")
+	}
+	pair, err := t.app.store.Issue(r.Context(), t.app.grant(c, userID, strings.Join(granted, " ")), time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("issuing tokens: %w", err)
+	}
+	return t.response(pair, requested, granted), nil
+}
+
+// scopeForNewGrant returns the requested and the granted scope of a new
+// grant: what was asked, if the client may have it all; otherwise the
+// client's default scope.
+func scopeForNewGrant(c *client, form url.Values) (requested, granted []string, err error) {
+	requested, ok := parseScope(form.Get("scope"))
+	if !ok {
+		return nil, nil, errInvalidScope("malformed scope")
+	}
+	if len(requested) == 0 {
+		return nil, c.defaultScope, nil
+	}
+	if s, ok := subset(requested, c.scopes); !ok {
+		return nil, nil, errInvalidScope("scope %q is not allowed for this client", truncate(s))
+	}
+	return requested, requested, nil
+}
+
+// errRefreshRefused is the answer for every refresh token that does not
+// work, whatever the reason, so the answer tells an attacker nothing.
+var errRefreshRefused = errInvalidGrant("the refresh token is invalid, expired or revoked")
+
+// refreshGrant is RFC 6749 §6, with rotation: the presented token works
+// once, and presenting it again revokes its family (RFC 9700 §4.14.2).
+func (t *TokenEndpoint) refreshGrant(r *http.Request, c *client, form url.Values) (*tokenResponse, error) {
+	if !c.mayUse(GrantRefreshToken) {
+		return nil, errUnauthorizedClient("this client may not use the refresh_token grant")
+	}
+	refreshToken, err := requireParam(form, "refresh_token")
+	if err != nil {
+		return nil, err
+	}
+	userID := form.Get("user_id")
+	if t.RefreshRequiresUserID && userID == "" {
+		return nil, errInvalidRequest("user_id is required")
+	}
+	requested, ok := parseScope(form.Get("scope"))
+	if !ok {
+		return nil, errInvalidScope("malformed scope")
+	}
+	var original, granted []string
+	pair, err := t.app.store.Refresh(r.Context(), refreshToken, time.Now(), func(old store.Token) (store.Grant, error) {
+		if old.ClientID != c.id {
+			return store.Grant{}, errRefreshRefused
+		}
+		if userID != "" && !sameUserID(old.UserID, userID) {
+			return store.Grant{}, errInvalidGrant("user_id does not match the refresh token")
+		}
+		// A refresh may narrow the scope, never widen it (RFC 6749 §6),
+		// and never beyond what the client may still have.
+		original, _ = parseScope(old.Scope)
+		granted = intersect(original, c.scopes)
+		if len(requested) > 0 {
+			if s, ok := subset(requested, granted); !ok {
+				return store.Grant{}, errInvalidScope("scope %q was not granted to this refresh token", truncate(s))
+			}
+			granted = requested
+		}
+		return t.app.grant(c, old.UserID, strings.Join(granted, " ")), nil
+	})
+	switch {
+	case errors.Is(err, store.ErrTokenReused):
+		if ce := t.logger.Check(zapcore.WarnLevel, "refresh token reused; its token family is revoked"); ce != nil {
+			ce.Write(zap.String("client_id", c.id), zap.String("remote_ip", clientIP(r)))
+		}
+		return nil, errRefreshRefused
+	case errors.Is(err, store.ErrNotFound):
+		return nil, errRefreshRefused
+	case err != nil:
+		return nil, err
+	}
+	if len(requested) == 0 {
+		// Not asking means asking for the scope of the original grant.
+		requested = original
+	}
+	return t.response(pair, requested, granted), nil
+}
+
+// sameUserID compares a stored user id (JSON) with one sent in a form.
+func sameUserID(stored json.RawMessage, sent string) bool {
+	var s string
+	if json.Unmarshal(stored, &s) == nil {
+		return s == sent
+	}
+	return bytes.Equal(stored, []byte(sent))
+}
+
+func (t *TokenEndpoint) response(pair store.TokenPair, requested, granted []string) *tokenResponse {
+	resp := &tokenResponse{
+		AccessToken:  pair.AccessToken,
+		TokenType:    "bearer",
+		ExpiresIn:    int64(time.Duration(t.app.AccessTokenLifetime).Seconds()),
+		RefreshToken: pair.RefreshToken,
+		UserID:       pair.Access.UserID,
+	}
+	// RFC 6749 §5.1: scope is required when it differs from the request.
+	if !sameScope(requested, granted) {
+		resp.Scope = strings.Join(granted, " ")
+	}
+	return resp
+}
+
+// logFailure logs a failed request without its credentials.
+func (t *TokenEndpoint) logFailure(r *http.Request, err error) {
+	var oe *OAuthError
+	if !errors.As(err, &oe) {
+		if ce := t.logger.Check(zapcore.ErrorLevel, "token request failed"); ce != nil {
+			ce.Write(zap.Error(err))
+		}
+		return
+	}
+	if ce := t.logger.Check(zapcore.DebugLevel, "token request refused"); ce != nil {
+		ce.Write(zap.String("error", oe.Code), zap.String("description", oe.Description), zap.String("remote_ip", clientIP(r)))
+	}
+}
+
+// clientIP is the client's IP as Caddy determined it (honouring
+// trusted_proxies).
+func clientIP(r *http.Request) string {
+	ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+	return ip
+}
+
+// truncate shortens a client-supplied value echoed in an error message.
+func truncate(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "…"
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*TokenEndpoint)(nil)
+	_ caddyhttp.MiddlewareHandler = (*TokenEndpoint)(nil)
+)
