@@ -43,14 +43,28 @@ type secretHash struct {
 // hashSecret hashes a client secret with the configured salt and a new
 // random client salt.
 func hashSecret(secret string, salt []byte) (string, error) {
-	h := secretHash{logN: scryptLogN, r: scryptR, p: scryptP, clientSalt: make([]byte, clientSaltLen)}
-	_, _ = rand.Read(h.clientSalt)
+	return hashSecretCost(secret, salt, scryptLogN)
+}
+
+func hashSecretCost(secret string, salt []byte, logN int) (string, error) {
+	h := newSecretHash(logN)
 	key, err := h.derive(secret, salt, scryptKeyLen)
 	if err != nil {
 		return "", err
 	}
 	h.key = key
 	return h.String(), nil
+}
+
+// newSecretHash returns a hash with the given cost, a random client salt
+// and a random key: as a stand-in for an unknown client it costs the
+// same to check as a real one and matches no secret.
+func newSecretHash(logN int) secretHash {
+	h := secretHash{logN: logN, r: scryptR, p: scryptP,
+		clientSalt: make([]byte, clientSaltLen), key: make([]byte, scryptKeyLen)}
+	_, _ = rand.Read(h.clientSalt)
+	_, _ = rand.Read(h.key)
+	return h
 }
 
 func (h secretHash) String() string {

@@ -1,0 +1,441 @@
+package oauth2provider
+
+// The integration tests run a real Caddy in this process (caddytest: one
+// per test binary, admin on localhost:2999), with real bbolt files, a
+// real upstream user check and a real backend from httptest.
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddytest"
+
+	"github.com/caddy-plugins/oauth2provider/store"
+)
+
+var (
+	testDir  string // XDG dirs and Caddy's storage, shared by every test
+	testSalt = base64.StdEncoding.EncodeToString([]byte("test-salt-16byte"))
+
+	// upstreamCalls counts requests to the user check.
+	upstreamCalls atomic.Int64
+	upstream      *httptest.Server // the user check
+	backend       *httptest.Server // behind reverse_proxy
+	refusedURL    string           // nothing listens here
+)
+
+func TestMain(m *testing.M) {
+	var err error
+	if testDir, err = os.MkdirTemp("", "oauth2provider-test-"); err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_DATA_HOME", filepath.Join(testDir, "data"))
+	os.Setenv("XDG_CONFIG_HOME", filepath.Join(testDir, "config"))
+	upstream = httptest.NewServer(http.HandlerFunc(userCheck))
+	backend = httptest.NewServer(http.HandlerFunc(echoUser))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	refusedURL = "http://" + l.Addr().String()
+	l.Close()
+
+	code := m.Run()
+	upstream.Close()
+	backend.Close()
+	os.RemoveAll(testDir)
+	os.Exit(code)
+}
+
+// userCheck is the accounts service: alice has a numeric id, bob a
+// string one; "broken" makes it fail and "slow" makes it hang.
+func userCheck(w http.ResponseWriter, r *http.Request) {
+	upstreamCalls.Add(1)
+	user, pass, _ := r.BasicAuth()
+	switch {
+	case user == "alice" && pass == "wonderland":
+		w.Write([]byte(`{"user_id": 1234}`))
+	case user == "bob" && pass == "builder":
+		w.Write([]byte(`{"user_id": "bob-7", "name": "Bob"}`))
+	case user == "broken":
+		http.Error(w, "database down", http.StatusInternalServerError)
+	case user == "slow":
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+	default:
+		w.WriteHeader(http.StatusUnauthorized)
+	}
+}
+
+// echoUser is the backend: it answers what the gate told it.
+func echoUser(w http.ResponseWriter, r *http.Request) {
+	json.NewEncoder(w).Encode(map[string]string{
+		"user_id":       r.Header.Get("X-User-Id"),
+		"client_id":     r.Header.Get("X-Client-Id"),
+		"scope":         r.Header.Get("X-Scope"),
+		"authorization": r.Header.Get("Authorization"),
+	})
+}
+
+// A test client: id, secret, and its line in the config.
+type testClient struct {
+	id, secret, options string
+}
+
+var testClients = []testClient{
+	{"app", "app-secret", "scopes read write\n\t\t\tdefault_scope read"},
+	{"other", "other-secret", ""},
+	{"limited", "limited-secret", "grant_types password"},
+	{"team:app ü", "pa ss+wörd%/:", ""},
+}
+
+// Cheap hashes (N = 2^10) keep the race detector's scrypt fast; the cost
+// is a parameter of the hash, and tests of the default cost use
+// hash-secret.
+var clientHashes = sync.OnceValue(func() map[string]string {
+	salt, _ := decodeSalt(testSalt)
+	m := map[string]string{}
+	for _, c := range testClients {
+		h, err := hashSecretCost(c.secret, salt, 10)
+		if err != nil {
+			panic(err)
+		}
+		m[c.id] = h
+	}
+	return m
+})
+
+// testConfig is what a test may change of the standard config.
+type testConfig struct {
+	DB              string
+	AccessLifetime  string
+	RefreshLifetime string
+	Realm           string
+	ExtraClients    string
+	Storage         string
+	Upstream        string
+	Backend         string
+	Refused         string
+	Clients         string
+}
+
+const configTemplate = `{
+	admin localhost:2999
+	http_port 9080
+	https_port 9443
+	grace_period 1ns
+	local_certs
+	skip_install_trust
+	storage file_system {{.Storage}}
+	servers :9081 {
+		trusted_proxies static 127.0.0.1/32
+	}
+	oauth2 {
+		storage bbolt {{.DB}}
+		salt ` + "{{.Salt}}" + `
+		access_token_lifetime {{.AccessLifetime}}
+		refresh_token_lifetime {{.RefreshLifetime}}
+{{.Clients}}{{.ExtraClients}}
+	}
+}
+
+localhost:9443 {
+	oauth2_token {
+		auth_check {{.Upstream}}/check {
+			timeout 500ms
+		}
+	}
+	oauth2_token /strict/token {
+		auth_check {{.Upstream}}/check
+		refresh_requires_user_id
+	}
+	oauth2_token /refused/token {
+		auth_check {{.Refused}}/check
+	}
+	handle /api/* {
+		oauth2_bearer {{.Realm}}
+		reverse_proxy {{.Backend}} {
+			header_up X-User-Id {http.auth.user.id}
+			header_up X-Client-Id {http.auth.user.client_id}
+			header_up X-Scope {http.auth.user.scope}
+		}
+	}
+	handle /write/* {
+		oauth2_bearer {
+			require_scope write
+		}
+		respond "written by {http.auth.user.id}"
+	}
+	handle /optional/* {
+		oauth2_bearer {
+			optional
+		}
+		respond "user=[{http.auth.user.id}]"
+	}
+	respond 404
+}
+
+# Plain HTTP; 127.0.0.1 is a trusted proxy here.
+http://:9081 {
+	oauth2_token {
+		auth_check {{.Upstream}}/check
+	}
+	oauth2_bearer
+	respond "ok"
+}
+
+# Plain HTTP with no trusted proxy.
+http://:9082 {
+	oauth2_token {
+		auth_check {{.Upstream}}/check
+	}
+	oauth2_bearer
+	respond "ok"
+}
+`
+
+func (c testConfig) render() string {
+	if c.AccessLifetime == "" {
+		c.AccessLifetime = "1h"
+	}
+	if c.RefreshLifetime == "" {
+		c.RefreshLifetime = "720h"
+	}
+	if c.Realm != "" {
+		c.Realm = "{\n\t\t\trealm " + c.Realm + "\n\t\t}"
+	}
+	c.Storage = filepath.Join(testDir, "caddy-storage")
+	c.Upstream, c.Backend, c.Refused = upstream.URL, backend.URL, refusedURL
+	var clients strings.Builder
+	for _, tc := range testClients {
+		fmt.Fprintf(&clients, "\t\tclient %q %s", tc.id, clientHashes()[tc.id])
+		if tc.options != "" {
+			fmt.Fprintf(&clients, " {\n\t\t\t%s\n\t\t}", tc.options)
+		}
+		clients.WriteString("\n")
+	}
+	c.Clients = clients.String()
+	var b bytes.Buffer
+	tmpl := template.Must(template.New("cfg").Parse(strings.Replace(configTemplate, "{{.Salt}}", testSalt, 1)))
+	if err := tmpl.Execute(&b, c); err != nil {
+		panic(err)
+	}
+	return b.String()
+}
+
+// env is a running Caddy with a config of the tests.
+type env struct {
+	t      *testing.T
+	client *http.Client
+	db     string
+}
+
+const baseURL = "https://localhost:9443"
+
+// startCaddy loads cfg into the in-process Caddy (a config reload if one
+// runs) with a new bbolt file unless cfg names one, and waits for TLS.
+func startCaddy(t *testing.T, cfg testConfig) *env {
+	t.Helper()
+	if cfg.DB == "" {
+		cfg.DB = filepath.Join(t.TempDir(), "oauth2.db")
+	}
+	tester := caddytest.NewTester(t)
+	tester.InitServer(cfg.render(), "caddyfile")
+	if t.Failed() {
+		t.FailNow()
+	}
+	e := &env{t: t, db: cfg.DB, client: tlsClient(t)}
+	return e
+}
+
+var (
+	rootPoolOnce sync.Once
+	rootPool     *x509.CertPool
+)
+
+// tlsClient trusts Caddy's local CA, and waits until the certificate for
+// localhost, which Caddy issues in the background, is served.
+func tlsClient(t *testing.T) *http.Client {
+	t.Helper()
+	rootFile := filepath.Join(testDir, "caddy-storage", "pki", "authorities", "local", "root.crt")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		pem, err := os.ReadFile(rootFile)
+		if err == nil {
+			pool := x509.NewCertPool()
+			pool.AppendCertsFromPEM(pem)
+			c := &http.Client{
+				Timeout: 20 * time.Second,
+				Transport: &http.Transport{
+					TLSClientConfig:     &tls.Config{RootCAs: pool},
+					MaxIdleConnsPerHost: 100,
+				},
+			}
+			resp, err := c.Get(baseURL + "/")
+			if err == nil {
+				resp.Body.Close()
+				return c
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no TLS on %s after 20s: %v", baseURL, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// app returns the running oauth2 app.
+func (e *env) app() *App {
+	a, err := caddy.ActiveContext().App("oauth2")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return a.(*App)
+}
+
+// basic is an Authorization header value as RFC 6749 §2.3.1 wants it.
+func basic(id, secret string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
+}
+
+func clientSecret(id string) string {
+	for _, c := range testClients {
+		if c.id == id {
+			return c.secret
+		}
+	}
+	panic("no test client " + id)
+}
+
+// reply is a response with its body read and, if JSON, decoded.
+type reply struct {
+	status int
+	header http.Header
+	body   string
+	json   map[string]any
+}
+
+func (r reply) str(field string) string { s, _ := r.json[field].(string); return s }
+
+// do sends a request built by the caller.
+func (e *env) do(req *http.Request) reply {
+	e.t.Helper()
+	resp, err := e.client.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	r := reply{status: resp.StatusCode, header: resp.Header, body: string(body)}
+	_ = json.Unmarshal(body, &r.json)
+	return r
+}
+
+// post sends a form to path with the given Authorization header.
+func (e *env) post(path, authorization string, form url.Values) reply {
+	e.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, baseURL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	return e.do(req)
+}
+
+// token asks the token endpoint for a token as client id.
+func (e *env) token(id string, form url.Values) reply {
+	e.t.Helper()
+	return e.post(DefaultTokenPath, basic(id, clientSecret(id)), form)
+}
+
+// login is a successful password grant for alice through client id.
+func (e *env) login(id string) reply {
+	e.t.Helper()
+	r := e.token(id, url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"wonderland"}})
+	if r.status != http.StatusOK {
+		e.t.Fatalf("login: %d %s", r.status, r.body)
+	}
+	return r
+}
+
+// refresh is a refresh grant of client id.
+func (e *env) refresh(id, refreshToken string) reply {
+	e.t.Helper()
+	return e.token(id, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshToken}})
+}
+
+// get sends a GET to path with a bearer token, if any.
+func (e *env) get(path, accessToken string) reply {
+	e.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, baseURL+path, nil)
+	if accessToken != "" {
+		req.Header.Set("Authorization", "Bearer "+accessToken)
+	}
+	return e.do(req)
+}
+
+// countTokens reads how many token records the store holds.
+func (e *env) countTokens() int {
+	e.t.Helper()
+	b, ok := e.app().store.(*store.BoltModule)
+	if !ok {
+		e.t.Fatalf("store is %T", e.app().store)
+	}
+	n, err := b.CountTokens()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+// Building the caddy binary once per test run, for the tests that use it
+// as a user would.
+var caddyBinary = sync.OnceValues(func() (string, error) {
+	bin := filepath.Join(testDir, "bin", "caddy")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/caddy")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build ./cmd/caddy: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// runCaddy runs the built binary with args and stdin, returning its
+// output and exit error.
+func runCaddy(t *testing.T, stdin string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	bin, err := caddyBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err = cmd.Run()
+	return o.String(), e.String(), err
+}
