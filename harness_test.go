@@ -51,6 +51,9 @@ func TestMain(m *testing.M) {
 	}
 	os.Setenv("XDG_DATA_HOME", filepath.Join(testDir, "data"))
 	os.Setenv("XDG_CONFIG_HOME", filepath.Join(testDir, "config"))
+	// Computed before TestMain runs; keep the tests' configs out of the
+	// user's own autosave file.
+	caddy.ConfigAutosavePath = filepath.Join(testDir, "config", "caddy", "autosave.json")
 	upstream = httptest.NewServer(http.HandlerFunc(userCheck))
 	backend = httptest.NewServer(http.HandlerFunc(echoUser))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -270,10 +273,31 @@ func startCaddy(t *testing.T, cfg testConfig) *env {
 	return e
 }
 
-var (
-	rootPoolOnce sync.Once
-	rootPool     *x509.CertPool
-)
+func x509Pool(pem []byte) *x509.CertPool {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	return pool
+}
+
+// assertLoadError loads a config that must fail and checks the one-line
+// message the admin API gives.
+func assertLoadError(t *testing.T, cfg, want string) {
+	t.Helper()
+	resp, err := http.Post("http://localhost:2999/load", "text/caddyfile", strings.NewReader(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct{ Error string }
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	if resp.StatusCode == http.StatusOK {
+		t.Fatalf("the config loaded; want an error with %q", want)
+	}
+	t.Log(body.Error)
+	if !strings.Contains(body.Error, want) || strings.Contains(body.Error, "\n") {
+		t.Fatalf("error %q\nwant one line with %q", body.Error, want)
+	}
+}
 
 // tlsClient trusts Caddy's local CA, and waits until the certificate for
 // localhost, which Caddy issues in the background, is served.
@@ -284,8 +308,7 @@ func tlsClient(t *testing.T) *http.Client {
 	for {
 		pem, err := os.ReadFile(rootFile)
 		if err == nil {
-			pool := x509.NewCertPool()
-			pool.AppendCertsFromPEM(pem)
+			pool := x509Pool(pem)
 			c := &http.Client{
 				Timeout: 20 * time.Second,
 				Transport: &http.Transport{

@@ -349,9 +349,15 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{"unknown client", func() reply { return e.post(DefaultTokenPath, basic("nobody", "other-secret"), aliceForm) }, 401, "invalid_client"},
 		{"wrong secret", func() reply { return e.post(DefaultTokenPath, basic("other", "wrong"), aliceForm) }, 401, "invalid_client"},
 		{"revoked client", func() reply { return e.post(DefaultTokenPath, basic("gone", "gone-secret"), aliceForm) }, 401, "invalid_client"},
-		{"missing grant_type", func() reply { return e.post(DefaultTokenPath, auth, form("username", "alice", "password", "wonderland")) }, 400, "invalid_request"},
-		{"missing username", func() reply { return e.post(DefaultTokenPath, auth, form("grant_type", "password", "password", "wonderland")) }, 400, "invalid_request"},
-		{"missing password", func() reply { return e.post(DefaultTokenPath, auth, form("grant_type", "password", "username", "alice")) }, 400, "invalid_request"},
+		{"missing grant_type", func() reply {
+			return e.post(DefaultTokenPath, auth, form("username", "alice", "password", "wonderland"))
+		}, 400, "invalid_request"},
+		{"missing username", func() reply {
+			return e.post(DefaultTokenPath, auth, form("grant_type", "password", "password", "wonderland"))
+		}, 400, "invalid_request"},
+		{"missing password", func() reply {
+			return e.post(DefaultTokenPath, auth, form("grant_type", "password", "username", "alice"))
+		}, 400, "invalid_request"},
 		{"missing refresh_token", func() reply { return e.post(DefaultTokenPath, auth, form("grant_type", "refresh_token")) }, 400, "invalid_request"},
 		{"missing user_id where required", func() reply {
 			return e.post("/strict/token", auth, refreshForm(valid.str("refresh_token")))
@@ -369,8 +375,12 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{"malformed scope", func() reply {
 			return e.post(DefaultTokenPath, basic("app", "app-secret"), form("grant_type", "password", "username", "alice", "password", "wonderland", "scope", `read "x"`))
 		}, 400, "invalid_scope"},
-		{"wrong password", func() reply { return e.post(DefaultTokenPath, auth, form("grant_type", "password", "username", "alice", "password", "nope")) }, 400, "invalid_grant"},
-		{"unknown user", func() reply { return e.post(DefaultTokenPath, auth, form("grant_type", "password", "username", "mallory", "password", "x")) }, 400, "invalid_grant"},
+		{"wrong password", func() reply {
+			return e.post(DefaultTokenPath, auth, form("grant_type", "password", "username", "alice", "password", "nope"))
+		}, 400, "invalid_grant"},
+		{"unknown user", func() reply {
+			return e.post(DefaultTokenPath, auth, form("grant_type", "password", "username", "mallory", "password", "x"))
+		}, 400, "invalid_grant"},
 		{"refresh token unknown", func() reply { return e.post(DefaultTokenPath, auth, refreshForm("not-a-token")) }, 400, "invalid_grant"},
 		{"refresh token forged in a real family", func() reply {
 			tok := valid.str("refresh_token")
