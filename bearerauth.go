@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
 
+	"github.com/caddy-plugins/oauth2provider/internal/wire"
 	"github.com/caddy-plugins/oauth2provider/store"
 )
 
@@ -63,7 +64,7 @@ func (b *BearerAuth) Provision(ctx caddy.Context) error {
 	}
 	b.app = app.(*App)
 	for _, s := range b.RequireScope {
-		if !validScopeToken(s) {
+		if !wire.ValidScopeToken(s) {
 			return fmt.Errorf("oauth2_bearer: require_scope: %q is not a valid scope token", s)
 		}
 	}
@@ -119,9 +120,12 @@ func (b *BearerAuth) authenticate(r *http.Request) (store.Token, error) {
 	if r.URL.RawQuery != "" && r.URL.Query().Has("access_token") {
 		return store.Token{}, bearerMalformed("access tokens are not accepted in the URL")
 	}
-	raw, err := bearerToken(r.Header)
-	if err != nil {
-		return store.Token{}, err
+	raw, err := wire.BearerToken(r.Header)
+	switch {
+	case errors.Is(err, wire.ErrNoBearer):
+		return store.Token{}, errNoBearer
+	case err != nil:
+		return store.Token{}, bearerMalformed(err.Error())
 	}
 	tok, err := b.app.store.AccessToken(r.Context(), raw, time.Now())
 	switch {
@@ -133,50 +137,12 @@ func (b *BearerAuth) authenticate(r *http.Request) (store.Token, error) {
 		return store.Token{}, errInvalidToken
 	}
 	if len(b.RequireScope) > 0 {
-		have, _ := parseScope(tok.Scope)
+		have, _ := wire.ParseScope(tok.Scope)
 		if _, ok := subset(b.RequireScope, have); !ok {
 			return store.Token{}, &bearerError{http.StatusForbidden, "insufficient_scope", "the access token lacks a required scope"}
 		}
 	}
 	return tok, nil
-}
-
-// bearerToken returns the token of an `Authorization: Bearer` header
-// (the scheme is case-insensitive). A request with no Authorization
-// header, or one of another scheme, has no bearer credentials.
-func bearerToken(h http.Header) (string, error) {
-	values := h.Values("Authorization")
-	switch {
-	case len(values) == 0:
-		return "", errNoBearer
-	case len(values) > 1:
-		return "", bearerMalformed("more than one Authorization header")
-	}
-	scheme, token, _ := strings.Cut(values[0], " ")
-	if !strings.EqualFold(scheme, "Bearer") {
-		return "", errNoBearer
-	}
-	token = strings.TrimLeft(token, " ")
-	if !validB64Token(token) {
-		return "", bearerMalformed("malformed Bearer Authorization header")
-	}
-	return token, nil
-}
-
-// validB64Token reports whether s is a b64token of RFC 6750 §2.1.
-func validB64Token(s string) bool {
-	body := strings.TrimRight(s, "=")
-	if body == "" {
-		return false
-	}
-	for i := 0; i < len(body); i++ {
-		c := body[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
-			return false
-		}
-	}
-	return true
 }
 
 // refuse sets the challenge for err and returns it as a Caddy error.

@@ -30,6 +30,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddytest"
 
+	"github.com/caddy-plugins/oauth2provider/internal/wire"
 	"github.com/caddy-plugins/oauth2provider/store"
 )
 
@@ -340,7 +341,7 @@ func (e *env) app() *App {
 
 // basic is an Authorization header value as RFC 6749 §2.3.1 wants it.
 func basic(id, secret string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
+	return wire.EncodeBasic(id, secret)
 }
 
 func clientSecret(id string) string {

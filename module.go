@@ -17,6 +17,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/caddy-plugins/oauth2provider/internal/wire"
 	"github.com/caddy-plugins/oauth2provider/store"
 )
 
@@ -189,7 +190,7 @@ func (c *client) setPolicy(grantTypes, scopes, defaultScope []string) error {
 		}
 	}
 	for _, s := range scopes {
-		if !validScopeToken(s) {
+		if !wire.ValidScopeToken(s) {
 			return fmt.Errorf("scope %q is not a valid scope token (RFC 6749 §3.3)", s)
 		}
 	}

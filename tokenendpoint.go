@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -20,6 +19,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddy-plugins/oauth2provider/authcheck"
+	"github.com/caddy-plugins/oauth2provider/internal/wire"
 	"github.com/caddy-plugins/oauth2provider/store"
 )
 
@@ -119,8 +119,11 @@ func (t *TokenEndpoint) serve(r *http.Request) (*tokenResponse, error) {
 	if r.Method != http.MethodPost {
 		return nil, oauthError(http.StatusMethodNotAllowed, "invalid_request", "the token endpoint accepts only POST")
 	}
-	if err := checkQuery(r.URL.RawQuery); err != nil {
-		return nil, err
+	switch name, err := wire.ForbiddenQueryParam(r.URL.RawQuery, queryForbidden); {
+	case err != nil:
+		return nil, errInvalidRequest("%v", err)
+	case name != "":
+		return nil, errInvalidRequest("%s must be sent in the request body, not the URL", name)
 	}
 	form, err := readTokenForm(r)
 	if err != nil {
@@ -138,25 +141,8 @@ func (t *TokenEndpoint) serve(r *http.Request) (*tokenResponse, error) {
 	case GrantRefreshToken, "refresh":
 		return t.refreshGrant(r, c, form)
 	default:
-		return nil, errUnsupportedGrantType("grant_type %q is not supported", truncate(grant))
+		return nil, errUnsupportedGrantType("grant_type %q is not supported", wire.Truncate(grant))
 	}
-}
-
-// checkQuery refuses credentials and grant parameters in the URL.
-func checkQuery(rawQuery string) error {
-	if rawQuery == "" {
-		return nil
-	}
-	q, err := url.ParseQuery(rawQuery)
-	if err != nil {
-		return errInvalidRequest("malformed query string")
-	}
-	for _, name := range queryForbidden {
-		if q.Has(name) {
-			return errInvalidRequest("%s must be sent in the request body, not the URL", name)
-		}
-	}
-	return nil
 }
 
 // readTokenForm reads and parses the form-encoded body.
@@ -173,24 +159,9 @@ func readTokenForm(r *http.Request) (url.Values, error) {
 	if err != nil {
 		return nil, errInvalidRequest("reading request body failed")
 	}
-	return parseTokenForm(body)
-}
-
-// parseTokenForm parses a form-encoded body strictly: UTF-8 only, and no
-// parameter twice (RFC 6749 §3.2: "Request and response parameters MUST
-// NOT be included more than once").
-func parseTokenForm(body []byte) (url.Values, error) {
-	form, err := url.ParseQuery(string(body))
+	form, err := wire.ParseForm(body)
 	if err != nil {
-		return nil, errInvalidRequest("malformed form body")
-	}
-	for name, values := range form {
-		if len(values) > 1 {
-			return nil, errInvalidRequest("parameter %q is given more than once", truncate(name))
-		}
-		if !utf8.ValidString(name) || !utf8.ValidString(values[0]) {
-			return nil, errInvalidRequest("parameters must be UTF-8")
-		}
+		return nil, errInvalidRequest("%v", err)
 	}
 	return form, nil
 }
@@ -200,40 +171,14 @@ func (t *TokenEndpoint) authenticateClient(r *http.Request, form url.Values) (*c
 	if form.Has("client_secret") {
 		return nil, errInvalidRequest("send client credentials in the Authorization header (HTTP Basic), not in the body")
 	}
-	id, secret, err := basicCredentials(r)
+	id, secret, err := wire.BasicCredentials(r.Header)
 	if err != nil {
-		return nil, err
+		return nil, errInvalidClient("%v", err)
 	}
 	if bodyID := form.Get("client_id"); bodyID != "" && bodyID != id {
 		return nil, errInvalidRequest("client_id in the body does not match the Authorization header")
 	}
 	return t.app.authenticateClient(r.Context(), id, secret)
-}
-
-// basicCredentials decodes the client id and secret of an HTTP Basic
-// Authorization header. Each was form-urlencoded before base64, as RFC
-// 6749 §2.3.1 says, so each is unescaped.
-func basicCredentials(r *http.Request) (id, secret string, err error) {
-	if len(r.Header.Values("Authorization")) == 0 {
-		return "", "", errInvalidClient("client authentication is required (HTTP Basic)")
-	}
-	if len(r.Header.Values("Authorization")) > 1 {
-		return "", "", errInvalidClient("more than one Authorization header")
-	}
-	rawID, rawSecret, ok := r.BasicAuth()
-	if !ok {
-		return "", "", errInvalidClient("malformed Basic Authorization header")
-	}
-	if id, err = url.QueryUnescape(rawID); err != nil {
-		return "", "", errInvalidClient("malformed client id encoding")
-	}
-	if secret, err = url.QueryUnescape(rawSecret); err != nil {
-		return "", "", errInvalidClient("malformed client secret encoding")
-	}
-	if id == "" {
-		return "", "", errInvalidClient("client id is empty")
-	}
-	return id, secret, nil
 }
 
 // requireParam returns a required form parameter.
@@ -286,7 +231,7 @@ func (t *TokenEndpoint) passwordGrant(r *http.Request, c *client, form url.Value
 // grant: what was asked, if the client may have it all; otherwise the
 // client's default scope.
 func scopeForNewGrant(c *client, form url.Values) (requested, granted []string, err error) {
-	requested, ok := parseScope(form.Get("scope"))
+	requested, ok := wire.ParseScope(form.Get("scope"))
 	if !ok {
 		return nil, nil, errInvalidScope("malformed scope")
 	}
@@ -294,7 +239,7 @@ func scopeForNewGrant(c *client, form url.Values) (requested, granted []string, 
 		return nil, c.defaultScope, nil
 	}
 	if s, ok := subset(requested, c.scopes); !ok {
-		return nil, nil, errInvalidScope("scope %q is not allowed for this client", truncate(s))
+		return nil, nil, errInvalidScope("scope %q is not allowed for this client", wire.Truncate(s))
 	}
 	return requested, requested, nil
 }
@@ -317,7 +262,7 @@ func (t *TokenEndpoint) refreshGrant(r *http.Request, c *client, form url.Values
 	if t.RefreshRequiresUserID && userID == "" {
 		return nil, errInvalidRequest("user_id is required")
 	}
-	requested, ok := parseScope(form.Get("scope"))
+	requested, ok := wire.ParseScope(form.Get("scope"))
 	if !ok {
 		return nil, errInvalidScope("malformed scope")
 	}
@@ -331,11 +276,11 @@ func (t *TokenEndpoint) refreshGrant(r *http.Request, c *client, form url.Values
 		}
 		// A refresh may narrow the scope, never widen it (RFC 6749 §6),
 		// and never beyond what the client may still have.
-		original, _ = parseScope(old.Scope)
+		original, _ = wire.ParseScope(old.Scope)
 		granted = intersect(original, c.scopes)
 		if len(requested) > 0 {
 			if s, ok := subset(requested, granted); !ok {
-				return store.Grant{}, errInvalidScope("scope %q was not granted to this refresh token", truncate(s))
+				return store.Grant{}, errInvalidScope("scope %q was not granted to this refresh token", wire.Truncate(s))
 			}
 			granted = requested
 		}
@@ -402,15 +347,6 @@ func (t *TokenEndpoint) logFailure(r *http.Request, err error) {
 func clientIP(r *http.Request) string {
 	ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
 	return ip
-}
-
-// truncate shortens a client-supplied value echoed in an error message.
-func truncate(s string) string {
-	const max = 64
-	if len(s) <= max {
-		return s
-	}
-	return s[:max] + "…"
 }
 
 // Interface guards
