@@ -182,7 +182,7 @@ example.com {
 // Bad config refuses to load, with a message that names the option.
 func TestBadConfigFailsWithAClearMessage(t *testing.T) {
 	startCaddy(t, testConfig{})
-	good := testConfig{DB: filepath.Join(t.TempDir(), "x.db")}.render()
+	good := testConfig{DB: filepath.Join(t.TempDir(), "x.db"), LogToStderr: true}.render()
 	file, err := os.CreateTemp(t.TempDir(), "")
 	if err != nil {
 		t.Fatal(err)

@@ -139,6 +139,10 @@ type testConfig struct {
 	Realm           string
 	ExtraClients    string
 	Storage         string
+	LogFile         string
+	// LogToStderr keeps Caddy's default logging, for the binary's tests
+	// that read its messages.
+	LogToStderr bool
 	Upstream        string
 	Backend         string
 	Refused         string
@@ -153,7 +157,12 @@ const configTemplate = `{
 	local_certs
 	skip_install_trust
 	storage file_system {{.Storage}}
-	servers :9081 {
+{{if .LogFile}}	log default {
+		output file {{.LogFile}} {
+			roll_disabled
+		}
+	}
+{{end}}	servers :9081 {
 		trusted_proxies static 127.0.0.1/32
 	}
 	oauth2 {
@@ -231,6 +240,9 @@ func (c testConfig) render() string {
 		c.Realm = "{\n\t\t\trealm " + c.Realm + "\n\t\t}"
 	}
 	c.Storage = filepath.Join(testDir, "caddy-storage")
+	if !c.LogToStderr {
+		c.LogFile = logFile()
+	}
 	c.Upstream, c.Backend, c.Refused = upstream.URL, backend.URL, refusedURL
 	var clients strings.Builder
 	for _, tc := range testClients {
@@ -265,6 +277,12 @@ func startCaddy(t *testing.T, cfg testConfig) *env {
 	if cfg.DB == "" {
 		cfg.DB = filepath.Join(t.TempDir(), "oauth2.db")
 	}
+	logStart := logSize()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("Caddy's log during the test:\n%s", logSince(logStart))
+		}
+	})
 	tester := caddytest.NewTester(t)
 	tester.InitServer(cfg.render(), "caddyfile")
 	if t.Failed() {
@@ -272,6 +290,26 @@ func startCaddy(t *testing.T, cfg testConfig) *env {
 	}
 	e := &env{t: t, db: cfg.DB, client: tlsClient(t)}
 	return e
+}
+
+// Caddy logs to a file, so that a passing run is quiet and a failing test
+// can show what Caddy said meanwhile.
+func logFile() string { return filepath.Join(testDir, "caddy.log") }
+
+func logSize() int64 {
+	fi, err := os.Stat(logFile())
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+func logSince(offset int64) string {
+	b, err := os.ReadFile(logFile())
+	if err != nil || int64(len(b)) < offset {
+		return ""
+	}
+	return string(b[offset:])
 }
 
 func x509Pool(pem []byte) *x509.CertPool {

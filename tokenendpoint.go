@@ -141,7 +141,9 @@ func (t *TokenEndpoint) serve(r *http.Request) (*tokenResponse, error) {
 	case GrantRefreshToken, "refresh":
 		return t.refreshGrant(r, c, form)
 	default:
-		return nil, errUnsupportedGrantType("grant_type %q is not supported", wire.Truncate(grant))
+		// The value is not echoed: it could be anything a client
+		// mistyped, and descriptions reach the debug log.
+		return nil, errUnsupportedGrantType("unsupported grant_type; this server supports %s", strings.Join(supportedGrantTypes, ", "))
 	}
 }
 
