@@ -29,6 +29,8 @@ const (
 
 	clientSaltLen = 16
 	minSaltLen    = 16
+
+	maxScryptMemory = 256 << 20
 )
 
 var errBadSecretHash = errors.New("not a secret hash made by 'caddy oauth2 hash-secret'")
@@ -98,9 +100,10 @@ func parseSecretHash(s string) (secretHash, error) {
 			return h, errBadSecretHash
 		}
 	}
-	// Bounds keep a hostile or mistyped hash from costing more than a
-	// few hundred MiB or seconds per check.
-	if h.logN < 10 || h.logN > 20 || h.r < 1 || h.r > 32 || h.p < 1 || h.p > 16 {
+	// Bounds keep a hostile or mistyped hash from costing more than
+	// 256 MiB (128·N·r bytes) or a few seconds per check.
+	if h.logN < 10 || h.logN > 20 || h.r < 1 || h.r > 16 || h.p < 1 || h.p > 4 ||
+		128<<h.logN*h.r > maxScryptMemory {
 		return h, fmt.Errorf("%w: scrypt parameters out of range", errBadSecretHash)
 	}
 	var err error

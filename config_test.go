@@ -266,10 +266,23 @@ func TestHashSecretOutputWorksInAClientLine(t *testing.T) {
 	}
 	assertOAuthError(t, e.post(DefaultTokenPath, basic("made-by-cli", "s3cret from stdin\r"), aliceForm), 401, "invalid_client")
 
-	// Without a salt in the config, or with no secret, it refuses.
-	_, stderr, err = runCaddy(t, "x\n", "oauth2", "hash-secret", "--config", "example.Caddyfile", "--adapter", "json")
-	if err == nil {
-		t.Errorf("hash-secret with an unparseable config succeeded")
+	// Without a salt in the config, with a config that does not parse,
+	// or with no secret, it refuses.
+	noSalt := filepath.Join(t.TempDir(), "Caddyfile")
+	if err := os.WriteFile(noSalt, []byte(strings.Replace(testConfig{LogToStderr: true}.render(), "salt "+testSalt, "", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, err = runCaddy(t, "x\n", "oauth2", "hash-secret", "--config", noSalt)
+	if err == nil || !strings.Contains(stderr, "oauth2: salt is required") {
+		t.Errorf("hash-secret without a salt: %v %s", err, stderr)
+	}
+	broken := filepath.Join(t.TempDir(), "caddy.json")
+	if err := os.WriteFile(broken, []byte(`{"apps": `), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, err = runCaddy(t, "x\n", "oauth2", "hash-secret", "--config", broken)
+	if err == nil || !strings.Contains(stderr, "not valid JSON") {
+		t.Errorf("hash-secret with an unparseable config: %v %s", err, stderr)
 	}
 	_, stderr, err = runCaddy(t, "", "oauth2", "hash-secret", "--config", cfgFile)
 	if err == nil || !strings.Contains(stderr, "empty") {

@@ -81,6 +81,9 @@ func userCheck(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(`{"user_id": 1234}`))
 	case user == "bob" && pass == "builder":
 		w.Write([]byte(`{"user_id": "bob-7", "name": "Bob"}`))
+	case user == "delayed":
+		time.Sleep(300 * time.Millisecond)
+		w.Write([]byte(`{"user_id": 99}`))
 	case user == "broken":
 		http.Error(w, "database down", http.StatusInternalServerError)
 	case user == "slow":
@@ -143,10 +146,10 @@ type testConfig struct {
 	// LogToStderr keeps Caddy's default logging, for the binary's tests
 	// that read its messages.
 	LogToStderr bool
-	Upstream        string
-	Backend         string
-	Refused         string
-	Clients         string
+	Upstream    string
+	Backend     string
+	Refused     string
+	Clients     string
 }
 
 const configTemplate = `{

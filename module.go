@@ -70,6 +70,7 @@ type App struct {
 	salt     []byte
 	static   map[string]*client
 	fakeHash secretHash
+	sweeper  *sweeper
 	logger   *zap.Logger
 }
 
@@ -203,11 +204,17 @@ func (c *client) setPolicy(grantTypes, scopes, defaultScope []string) error {
 	return nil
 }
 
-// Start implements caddy.App.
-func (a *App) Start() error { return nil }
+// Start implements caddy.App: it starts removing expired tokens.
+func (a *App) Start() error {
+	a.startSweeper()
+	return nil
+}
 
 // Stop implements caddy.App.
-func (a *App) Stop() error { return nil }
+func (a *App) Stop() error {
+	a.stopSweeper()
+	return nil
+}
 
 // client returns the client with the given id: a static one, or one from
 // the store. It reports store.ErrNotFound for an unknown id.
@@ -238,11 +245,11 @@ func (a *App) authenticateClient(ctx context.Context, id, secret string) (*clien
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		a.fakeHash.verify(secret, a.salt)
-		return nil, errInvalidClient("client authentication failed")
+		return nil, errClientAuthFailed
 	case err != nil:
 		return nil, err
 	case !c.hash.verify(secret, a.salt):
-		return nil, errInvalidClient("client authentication failed")
+		return nil, errClientAuthFailed
 	}
 	return c, nil
 }

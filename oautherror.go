@@ -35,6 +35,10 @@ func errInvalidClient(format string, args ...any) *OAuthError {
 	return oauthError(http.StatusUnauthorized, "invalid_client", format, args...)
 }
 
+// errClientAuthFailed is the answer for an unknown client, a wrong secret
+// and a revoked client alike.
+var errClientAuthFailed = errInvalidClient("client authentication failed")
+
 func errInvalidGrant(format string, args ...any) *OAuthError {
 	return oauthError(http.StatusBadRequest, "invalid_grant", format, args...)
 }

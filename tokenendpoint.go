@@ -223,7 +223,10 @@ func (t *TokenEndpoint) passwordGrant(r *http.Request, c *client, form url.Value
 		return nil, errTemporarilyUnavailable("the user check is unavailable; try again later")
 	}
 	pair, err := t.app.store.Issue(r.Context(), t.app.grant(c, userID, strings.Join(granted, " ")), time.Now())
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, errClientAuthFailed // revoked meanwhile
+	case err != nil:
 		return nil, fmt.Errorf("issuing tokens: %w", err)
 	}
 	return t.response(pair, requested, granted), nil

@@ -209,6 +209,34 @@ func TestConcurrentRefreshesOfOneTokenGiveOneSuccess(t *testing.T) {
 	if ok != 1 || refused != n-1 {
 		t.Fatalf("%d × 200 and %d × 400 of %d: %v", ok, refused, n, statuses)
 	}
+	// The losers presented a used token, so the family is revoked,
+	// including the winner's new pair (RFC 9700 §4.14.2: the server
+	// cannot tell the thief from the client). The store holds nothing.
+	if n := e.countTokens(); n != 0 {
+		t.Fatalf("%d tokens left of a revoked family", n)
+	}
+}
+
+func TestClientRevokedDuringTheUserCheckGetsNoToken(t *testing.T) {
+	e := startCaddy(t, testConfig{})
+	salt, _ := decodeSalt(testSalt)
+	hash, _ := hashSecretCost("late-secret", salt, 10)
+	if err := e.app().store.CreateClient(context.Background(), store.Client{ID: "late", SecretHash: hash}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan reply)
+	go func() {
+		// "delayed" takes 300 ms to be checked.
+		done <- e.post(DefaultTokenPath, basic("late", "late-secret"), url.Values{"grant_type": {"password"}, "username": {"delayed"}, "password": {"x"}})
+	}()
+	time.Sleep(100 * time.Millisecond)
+	if err := e.app().store.RevokeClient(context.Background(), "late"); err != nil {
+		t.Fatal(err)
+	}
+	assertOAuthError(t, <-done, http.StatusUnauthorized, "invalid_client")
+	if n := e.countTokens(); n != 0 {
+		t.Fatalf("%d tokens stored", n)
+	}
 }
 
 func TestUpstreamNumericUserIDIsNumericInTheToken(t *testing.T) {
@@ -448,6 +476,13 @@ func TestHTTPSFromATrustedProxyIsAccepted(t *testing.T) {
 	}
 	if s := get(nil); s != http.StatusBadRequest {
 		t.Errorf("gate over plain HTTP: %d", s)
+	}
+	// A proxy that appends: the last value is the one it added.
+	if s := get(map[string]string{"X-Forwarded-Proto": "https, http"}); s != http.StatusBadRequest {
+		t.Errorf("client-sent https before the proxy's http: %d", s)
+	}
+	if s := get(map[string]string{"X-Forwarded-Proto": "http, https"}); s != http.StatusOK {
+		t.Errorf("the proxy's https last: %d", s)
 	}
 }
 

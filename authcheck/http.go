@@ -42,6 +42,9 @@ type HTTP struct {
 	UserIDField string `json:"user_id_field,omitempty"`
 
 	client *http.Client
+	// where names the URL in errors: without its query, which may hold
+	// a key.
+	where string
 }
 
 // CaddyModule returns the Caddy module information.
@@ -69,6 +72,8 @@ func (h *HTTP) Provision(ctx caddy.Context) error {
 	if h.UserIDField == "" {
 		h.UserIDField = "user_id"
 	}
+	u, _ := url.Parse(h.URL) // validated above
+	h.where = u.Scheme + "://" + u.Host + u.EscapedPath()
 	h.client = &http.Client{
 		Timeout: time.Duration(h.Timeout),
 		// A redirect is not an answer; following one could send the
@@ -124,7 +129,7 @@ func (h *HTTP) CheckAuth(ctx context.Context, username, password string) (json.R
 	resp, err := h.client.Do(req)
 	if err != nil {
 		// The error names the URL and the cause, never the header.
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, redactURLError(err))
+		return nil, fmt.Errorf("%w: %s: %v", ErrUnavailable, h.where, requestFailure(err))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
@@ -132,9 +137,9 @@ func (h *HTTP) CheckAuth(ctx context.Context, username, password string) (json.R
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		return nil, ErrInvalidCredentials
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
-		return nil, fmt.Errorf("%w: %s answered %d", ErrUnavailable, h.URL, resp.StatusCode)
+		return nil, fmt.Errorf("%w: %s answered %d", ErrUnavailable, h.where, resp.StatusCode)
 	case err != nil:
-		return nil, fmt.Errorf("%w: reading the answer of %s: %v", ErrUnavailable, h.URL, err)
+		return nil, fmt.Errorf("%w: reading the answer of %s: %v", ErrUnavailable, h.where, err)
 	}
 	return h.userID(body, username)
 }
@@ -146,9 +151,11 @@ func (h *HTTP) userID(body []byte, username string) (json.RawMessage, error) {
 	if len(body) == 0 || body[0] != '{' {
 		return fallback, nil
 	}
+	// A JSON object that does not parse (cut short, or over maxBody) is a
+	// broken answer: guessing the username could name the wrong user.
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil {
-		return fallback, nil
+		return nil, fmt.Errorf("%w: %s answered malformed JSON: %v", ErrUnavailable, h.where, err)
 	}
 	id, ok := fields[h.UserIDField]
 	if !ok || string(id) == "null" {
@@ -158,11 +165,11 @@ func (h *HTTP) userID(body []byte, username string) (json.RawMessage, error) {
 	case '"':
 		var s string
 		if err := json.Unmarshal(id, &s); err != nil || s == "" {
-			return nil, fmt.Errorf("%w: %s answered an empty %q", ErrUnavailable, h.URL, h.UserIDField)
+			return nil, fmt.Errorf("%w: %s answered an empty %q", ErrUnavailable, h.where, h.UserIDField)
 		}
 	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
 	default:
-		return nil, fmt.Errorf("%w: %s answered a %q that is neither a string nor a number", ErrUnavailable, h.URL, h.UserIDField)
+		return nil, fmt.Errorf("%w: %s answered a %q that is neither a string nor a number", ErrUnavailable, h.where, h.UserIDField)
 	}
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, id); err != nil {
@@ -171,17 +178,17 @@ func (h *HTTP) userID(body []byte, username string) (json.RawMessage, error) {
 	return compact.Bytes(), nil
 }
 
-// redactURLError keeps the cause of a failed request; *url.Error carries
-// the URL, which holds no credentials (validate refuses them).
-func redactURLError(err error) error {
+// requestFailure is the cause of a failed request, without the URL that
+// *url.Error carries in full.
+func requestFailure(err error) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		if ue.Timeout() {
-			return fmt.Errorf("%s: no answer in time", ue.URL)
+			return "no answer in time"
 		}
-		return fmt.Errorf("%s: %v", ue.URL, ue.Err)
+		return ue.Err.Error()
 	}
-	return err
+	return err.Error()
 }
 
 // Interface guards

@@ -74,7 +74,8 @@ func TestUserIDFieldIsConfigurable(t *testing.T) {
 }
 
 func TestUserIDThatIsNotAStringOrNumberIsUnavailable(t *testing.T) {
-	for _, body := range []string{`{"user_id": true}`, `{"user_id": {}}`, `{"user_id": ""}`} {
+	for _, body := range []string{`{"user_id": true}`, `{"user_id": {}}`, `{"user_id": ""}`, `{"user_id": 12`, `{"user_id": 1,}`,
+		`{"user_id": 1, "pad": "` + strings.Repeat("x", maxBody) + `"}`} {
 		url := upstream(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(body)) })
 		if _, err := provisioned(t, &HTTP{URL: url}).CheckAuth(context.Background(), "a", "b"); !errors.Is(err, ErrUnavailable) {
 			t.Errorf("body %s: err = %v", body, err)
@@ -101,6 +102,27 @@ func TestStatusDecidesTheAnswer(t *testing.T) {
 	}
 }
 
+func TestErrorsDoNotNameTheQueryOfTheURL(t *testing.T) {
+	url := upstream(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) })
+	_, err := provisioned(t, &HTTP{URL: url + "/check?key=s3cr3t"}).CheckAuth(context.Background(), "a", "b")
+	if !errors.Is(err, ErrUnavailable) || strings.Contains(err.Error(), "s3cr3t") || !strings.Contains(err.Error(), "/check") {
+		t.Fatalf("err = %v", err)
+	}
+	_, err = provisioned(t, &HTTP{URL: refusedURL(t) + "/check?key=s3cr3t"}).CheckAuth(context.Background(), "a", "b")
+	if !errors.Is(err, ErrUnavailable) || strings.Contains(err.Error(), "s3cr3t") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func refusedURL(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return "http://" + l.Addr().String()
+}
+
 func TestHangingUpstreamTimesOut(t *testing.T) {
 	release := make(chan struct{})
 	url := upstream(t, func(w http.ResponseWriter, r *http.Request) { <-release })
@@ -117,13 +139,7 @@ func TestHangingUpstreamTimesOut(t *testing.T) {
 }
 
 func TestRefusedConnectionIsUnavailable(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	_, err = provisioned(t, &HTTP{URL: "http://" + addr + "/check"}).CheckAuth(context.Background(), "a", "b")
+	_, err := provisioned(t, &HTTP{URL: refusedURL(t) + "/check"}).CheckAuth(context.Background(), "a", "b")
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("err = %v", err)
 	}

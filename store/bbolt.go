@@ -161,6 +161,11 @@ func (b *Bolt) Issue(ctx context.Context, g Grant, now time.Time) (TokenPair, er
 	f := NewFamilyID()
 	pair, records := newPair(f, g, now)
 	err := b.db.Update(func(tx *bolt.Tx) error {
+		// Checked here, not before: a client revoked while its user was
+		// being checked must not get a token.
+		if !g.StaticClient && tx.Bucket(bucketClients).Get([]byte(g.ClientID)) == nil {
+			return ErrNotFound
+		}
 		if err := tx.Bucket(bucketClientFamilies).Put(clientFamilyKey(g.ClientID, f), nil); err != nil {
 			return err
 		}

@@ -27,6 +27,7 @@ func openTest(t *testing.T) *Bolt {
 func grant() Grant {
 	return Grant{
 		ClientID:        "app",
+		StaticClient:    true,
 		UserID:          json.RawMessage(`1234`),
 		Scope:           "read",
 		AccessLifetime:  time.Hour,
@@ -272,6 +273,24 @@ func TestRevokeClientRemovesItAndItsTokens(t *testing.T) {
 	}
 	if err := b.RevokeClient(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("unknown client: %v", err)
+	}
+}
+
+func TestIssueRefusesAStoredClientThatIsGone(t *testing.T) {
+	b := openTest(t)
+	g := grant()
+	g.StaticClient = false
+	if _, err := b.Issue(ctx, g, time.Now()); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("err = %v", err)
+	}
+	if n, _ := b.CountTokens(); n != 0 {
+		t.Fatalf("%d tokens stored", n)
+	}
+	if err := b.CreateClient(ctx, Client{ID: g.ClientID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Issue(ctx, g, time.Now()); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -96,7 +96,8 @@ type Store interface {
 	RevokeClient(ctx context.Context, id string) error
 
 	// Issue creates a new token family with an access token and, if the
-	// grant asks for one, a refresh token.
+	// grant asks for one, a refresh token. For a client that is not
+	// static, ErrNotFound if the store no longer holds it.
 	Issue(ctx context.Context, g Grant, now time.Time) (TokenPair, error)
 	// AccessToken looks up a live access token; ErrNotFound for an
 	// unknown, malformed, expired or revoked one.
