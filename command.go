@@ -20,12 +20,21 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "oauth2",
-		Short: "Commands for the oauth2 provider: salts and client secrets",
+		Short: "Commands for the oauth2 provider: salts, secrets and clients",
 		Long: `
 Commands for the OAuth 2.0 provider plugin.
 
-  caddy oauth2 gen-salt       prints a new random salt for the oauth2 global option
-  caddy oauth2 hash-secret    hashes a client secret for a static client line
+  caddy oauth2 gen-salt        prints a new random salt for the oauth2 global option
+  caddy oauth2 hash-secret     hashes a client secret for a static client line
+  caddy oauth2 create-client   creates a client in the store and prints its secret, once
+  caddy oauth2 list-clients    lists the clients, never their secrets
+  caddy oauth2 revoke-client   revokes a client and every token it holds
+  caddy oauth2 init-db         creates the store, or with --drop empties it
+
+The client commands find the store and the salt in the config (--config,
+--adapter, as for 'caddy run'). While Caddy runs it holds the store's lock,
+so they go through its admin API (--address, as for 'caddy reload');
+while it is stopped they open the store directly. The result is the same.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
 			cmd.AddCommand(&cobra.Command{
@@ -61,6 +70,7 @@ the Caddyfile in the current folder).
 			}
 			addConfigFlags(hashCmd)
 			cmd.AddCommand(hashCmd)
+			addClientCommands(cmd)
 		},
 	})
 }
@@ -68,6 +78,10 @@ the Caddyfile in the current folder).
 func addConfigFlags(cmd *cobra.Command) {
 	cmd.Flags().StringP("config", "c", "", "Configuration file (default: ./Caddyfile)")
 	cmd.Flags().StringP("adapter", "a", "", "Name of config adapter to apply")
+}
+
+func addAdminFlag(cmd *cobra.Command) {
+	cmd.Flags().String("address", "", "The address of the admin API of a running Caddy (default: from the config, else localhost:2019)")
 }
 
 func cmdGenSalt(caddycmd.Flags) (int, error) {
@@ -99,25 +113,46 @@ func cmdHashSecret(fl caddycmd.Flags) (int, error) {
 // appFromConfig loads a config as 'caddy run' would and returns its
 // oauth2 app, unprovisioned.
 func appFromConfig(configFile, adapter string) (*App, error) {
-	cfgJSON, file, _, err := caddycmd.LoadConfig(configFile, adapter)
+	cfg, err := loadCLIConfig(configFile, adapter)
 	if err != nil {
 		return nil, err
 	}
-	if len(cfgJSON) == 0 {
+	if cfg.json == nil {
 		return nil, errors.New("no config found: use --config <file>, or run in the folder of your Caddyfile")
 	}
-	var cfg struct {
+	if cfg.app == nil {
+		return nil, fmt.Errorf("config %s has no oauth2 global option", cfg.file)
+	}
+	return cfg.app, nil
+}
+
+// cliConfig is a config as a command reads it: maybe none at all.
+type cliConfig struct {
+	json    []byte
+	file    string
+	adapter string
+	app     *App // nil if the config has no oauth2 app
+}
+
+func loadCLIConfig(configFile, adapter string) (cliConfig, error) {
+	cfgJSON, file, adapter, err := caddycmd.LoadConfig(configFile, adapter)
+	if err != nil {
+		return cliConfig{}, err
+	}
+	cfg := cliConfig{json: cfgJSON, file: file, adapter: adapter}
+	if len(cfgJSON) == 0 {
+		return cfg, nil
+	}
+	var parsed struct {
 		Apps struct {
 			OAuth2 *App `json:"oauth2"`
 		} `json:"apps"`
 	}
-	if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
-		return nil, fmt.Errorf("reading config %s: %w", file, err)
+	if err := json.Unmarshal(cfgJSON, &parsed); err != nil {
+		return cliConfig{}, fmt.Errorf("reading config %s: %w", file, err)
 	}
-	if cfg.Apps.OAuth2 == nil {
-		return nil, fmt.Errorf("config %s has no oauth2 global option", file)
-	}
-	return cfg.Apps.OAuth2, nil
+	cfg.app = parsed.Apps.OAuth2
+	return cfg, nil
 }
 
 // readSecret reads a secret from a terminal, without echo and twice to

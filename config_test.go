@@ -1,15 +1,12 @@
 package oauth2provider
 
 import (
-	"bufio"
 	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -331,57 +328,9 @@ func TestReloadKeepsTokensAndDoesNotBlock(t *testing.T) {
 // The README's first command, as a user runs it: the example config
 // starts, logs alice in, serves the protected route and refreshes.
 func TestExampleCaddyfileRunsAsIs(t *testing.T) {
-	bin, err := caddyBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	home := t.TempDir()
-	cmd := exec.Command(bin, "run", "--config", "example.Caddyfile")
-	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+home+"/data", "XDG_CONFIG_HOME="+home+"/config", "HOME="+home)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	logs := make(chan string, 1000)
-	go func() {
-		s := bufio.NewScanner(stderr)
-		for s.Scan() {
-			select {
-			case logs <- s.Text():
-			default:
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			for len(logs) > 0 {
-				t.Log(<-logs)
-			}
-		}
-	})
-
-	// Trust the demo's own CA once it exists, as the README's curl does.
-	rootFile := filepath.Join(home, "data", "caddy", "pki", "authorities", "local", "root.crt")
-	var client *http.Client
-	for deadline := time.Now().Add(30 * time.Second); client == nil; {
-		if time.Now().After(deadline) {
-			t.Fatal("the example did not serve TLS within 30s")
-		}
-		time.Sleep(100 * time.Millisecond)
-		pem, err := os.ReadFile(rootFile)
-		if err != nil {
-			continue
-		}
-		pool := x509Pool(pem)
-		c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-		if resp, err := c.Get("https://localhost:8443/"); err == nil {
-			resp.Body.Close()
-			client = c
-		}
-	}
-	e := &env{t: t, client: client}
+	b := runBinary(t, "example.Caddyfile", "https://localhost:8443/")
+	home := b.home
+	e := &env{t: t, client: b.client}
 	post := func(form url.Values) reply {
 		req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, "https://localhost:8443/oauth2/token", strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

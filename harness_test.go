@@ -5,6 +5,7 @@ package oauth2provider
 // real upstream user check and a real backend from httptest.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -491,6 +492,12 @@ var caddyBinary = sync.OnceValues(func() (string, error) {
 // output and exit error.
 func runCaddy(t *testing.T, stdin string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
+	return runCaddyEnv(t, nil, stdin, args...)
+}
+
+// runCaddyEnv is runCaddy with extra environment variables.
+func runCaddyEnv(t *testing.T, env []string, stdin string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
 	bin, err := caddyBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -498,9 +505,102 @@ func runCaddy(t *testing.T, stdin string, args ...string) (stdout, stderr string
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err = cmd.Run()
 	return o.String(), e.String(), err
+}
+
+// binaryCaddy is the built binary running a config, as a user runs it,
+// with its own home (data, config and CA) in a temp folder.
+type binaryCaddy struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	home   string
+	env    []string
+	client *http.Client // trusts this Caddy's local CA
+	logs   chan string
+}
+
+// runBinary starts `caddy run --config configFile` and waits until url
+// answers over TLS.
+func runBinary(t *testing.T, configFile, url string) *binaryCaddy {
+	t.Helper()
+	home := t.TempDir()
+	b := &binaryCaddy{t: t, home: home, logs: make(chan string, 2000),
+		env: []string{"XDG_DATA_HOME=" + home + "/data", "XDG_CONFIG_HOME=" + home + "/config", "HOME=" + home}}
+	b.start(configFile)
+	t.Cleanup(func() {
+		b.stop()
+		if t.Failed() {
+			for len(b.logs) > 0 {
+				t.Log(<-b.logs)
+			}
+		}
+	})
+	b.waitTLS(url)
+	return b
+}
+
+func (b *binaryCaddy) start(configFile string) {
+	bin, err := caddyBinary()
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.cmd = exec.Command(bin, "run", "--config", configFile)
+	b.cmd.Env = append(os.Environ(), b.env...)
+	stderr, _ := b.cmd.StderrPipe()
+	if err := b.cmd.Start(); err != nil {
+		b.t.Fatal(err)
+	}
+	go func() {
+		s := bufio.NewScanner(stderr)
+		for s.Scan() {
+			select {
+			case b.logs <- s.Text():
+			default:
+			}
+		}
+	}()
+}
+
+// waitTLS trusts the CA of this Caddy once it exists and waits for url.
+func (b *binaryCaddy) waitTLS(url string) {
+	rootFile := filepath.Join(b.home, "data", "caddy", "pki", "authorities", "local", "root.crt")
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if time.Now().After(deadline) {
+			b.t.Fatalf("%s did not answer over TLS within 30s", url)
+		}
+		time.Sleep(100 * time.Millisecond)
+		if b.cmd.ProcessState != nil {
+			b.t.Fatal("caddy exited")
+		}
+		pem, err := os.ReadFile(rootFile)
+		if err != nil {
+			continue
+		}
+		c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: x509Pool(pem)}}}
+		if resp, err := c.Get(url); err == nil {
+			resp.Body.Close()
+			b.client = c
+			return
+		}
+	}
+}
+
+// stop kills the process and waits for it to exit.
+func (b *binaryCaddy) stop() {
+	if b.cmd == nil || b.cmd.Process == nil || b.cmd.ProcessState != nil {
+		return
+	}
+	_ = b.cmd.Process.Kill()
+	_ = b.cmd.Wait()
+}
+
+// oauth2 runs `caddy oauth2 <args>` in this Caddy's environment.
+func (b *binaryCaddy) oauth2(stdin string, args ...string) (stdout, stderr string, err error) {
+	b.t.Helper()
+	return runCaddyEnv(b.t, b.env, stdin, append([]string{"oauth2"}, args...)...)
 }
