@@ -33,6 +33,8 @@ func init() {
 //		salt <base64>
 //		access_token_lifetime <duration>
 //		refresh_token_lifetime <duration>
+//		max_failed_logins <max> <window>|off
+//		max_failed_logins_per_ip <max> <window>|off
 //		client <client_id> <secret_hash> {
 //			grant_types <grant...>
 //			scopes <scope...>
@@ -92,6 +94,16 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("oauth2: refresh_token_lifetime must not be negative (0 means never expire)")
 			}
 			a.RefreshTokenLifetime = &dur
+		case "max_failed_logins", "max_failed_logins_per_ip":
+			l, err := parseLoginLimit(d)
+			if err != nil {
+				return err
+			}
+			if opt == "max_failed_logins" {
+				a.MaxFailedLogins = l
+			} else {
+				a.MaxFailedLoginsPerIP = l
+			}
 		case "client":
 			c, err := parseClient(d)
 			if err != nil {
@@ -103,6 +115,27 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	return nil
+}
+
+// parseLoginLimit parses `<max> <window>` or `off`.
+func parseLoginLimit(d *caddyfile.Dispenser) (*LoginLimit, error) {
+	opt := d.Val()
+	args := d.RemainingArgs()
+	if len(args) == 1 && args[0] == "off" {
+		return &LoginLimit{Max: 0}, nil
+	}
+	if len(args) != 2 {
+		return nil, d.Errf("oauth2: %s takes <max> <window> or off", opt)
+	}
+	n, err := strconv.Atoi(args[0])
+	if err != nil || n < 1 {
+		return nil, d.Errf("oauth2: %s: %q is not a positive number", opt, args[0])
+	}
+	window, err := caddy.ParseDuration(args[1])
+	if err != nil || window <= 0 {
+		return nil, d.Errf("oauth2: %s: bad window %q", opt, args[1])
+	}
+	return &LoginLimit{Max: n, Window: caddy.Duration(window)}, nil
 }
 
 func parseClient(d *caddyfile.Dispenser) (StaticClient, error) {

@@ -207,6 +207,8 @@ func TestBadConfigFailsWithAClearMessage(t *testing.T) {
 		"unknown store module":        {"storage bbolt ", "storage mongo ", "oauth2.stores.mongo"},
 		"bad require_scope":           {"require_scope write", `require_scope "a\"b"`, `require_scope: "a\"b" is not a valid scope token`},
 		"oauth2 global option twice":  {"oauth2 {", "oauth2 {\n\t}\n\toauth2 {", "oauth2: the global option may be given only once"},
+		"bad max_failed_logins":       {"access_token_lifetime 1h", "access_token_lifetime 1h\n\t\tmax_failed_logins 0 1m", `max_failed_logins: "0" is not a positive number`},
+		"bad failed-login window":     {"access_token_lifetime 1h", "access_token_lifetime 1h\n\t\tmax_failed_logins_per_ip 5 soon", `max_failed_logins_per_ip: bad window "soon"`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if !strings.Contains(good, tc.old) {

@@ -142,6 +142,7 @@ type testConfig struct {
 	RefreshLifetime string
 	Realm           string
 	ExtraClients    string
+	Limits          string // lines for the oauth2 block
 	Storage         string
 	LogFile         string
 	// LogToStderr keeps Caddy's default logging, for the binary's tests
@@ -174,6 +175,7 @@ const configTemplate = `{
 		salt ` + "{{.Salt}}" + `
 		access_token_lifetime {{.AccessLifetime}}
 		refresh_token_lifetime {{.RefreshLifetime}}
+		{{.Limits}}
 {{.Clients}}{{.ExtraClients}}
 	}
 }

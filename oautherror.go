@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // OAuthError is an error response of the token endpoint (RFC 6749 §5.2):
@@ -58,6 +60,14 @@ func errInvalidScope(format string, args ...any) *OAuthError {
 func errTemporarilyUnavailable(format string, args ...any) *OAuthError {
 	e := oauthError(http.StatusServiceUnavailable, "temporarily_unavailable", format, args...)
 	e.RetryAfter = 5
+	return e
+}
+
+// errTooManyFailures is the answer to a throttled login: 429, and an
+// error code that well-behaved clients already read as "try again later".
+func errTooManyFailures(wait time.Duration) *OAuthError {
+	e := oauthError(http.StatusTooManyRequests, "temporarily_unavailable", "too many failed logins for this user or address; try again later")
+	e.RetryAfter = int(math.Ceil(wait.Seconds()))
 	return e
 }
 

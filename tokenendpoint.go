@@ -209,11 +209,19 @@ func (t *TokenEndpoint) passwordGrant(r *http.Request, c *client, form url.Value
 	if err != nil {
 		return nil, err
 	}
+	ip := clientIP(r)
+	if wait := t.app.limiter.retryAfter(username, ip, time.Now()); wait > 0 {
+		if ce := t.logger.Check(zapcore.InfoLevel, "login throttled"); ce != nil {
+			ce.Write(zap.String("username", username), zap.String("client_id", c.id), zap.String("remote_ip", ip))
+		}
+		return nil, errTooManyFailures(wait)
+	}
 	userID, err := t.checker.CheckAuth(r.Context(), username, password)
 	switch {
 	case errors.Is(err, authcheck.ErrInvalidCredentials):
+		t.app.limiter.failed(username, ip, time.Now())
 		if ce := t.logger.Check(zapcore.InfoLevel, "failed login"); ce != nil {
-			ce.Write(zap.String("username", username), zap.String("client_id", c.id), zap.String("remote_ip", clientIP(r)))
+			ce.Write(zap.String("username", username), zap.String("client_id", c.id), zap.String("remote_ip", ip))
 		}
 		return nil, errInvalidGrant("invalid username or password")
 	case err != nil:
@@ -222,6 +230,7 @@ func (t *TokenEndpoint) passwordGrant(r *http.Request, c *client, form url.Value
 		}
 		return nil, errTemporarilyUnavailable("the user check is unavailable; try again later")
 	}
+	t.app.limiter.succeeded(username)
 	pair, err := t.app.store.Issue(r.Context(), t.app.grant(c, userID, strings.Join(granted, " ")), time.Now())
 	switch {
 	case errors.Is(err, store.ErrNotFound):
