@@ -1,7 +1,9 @@
 package oauth2provider
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
@@ -9,8 +11,10 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/scrypt"
+	"golang.org/x/sync/singleflight"
 )
 
 // A client secret is stored as
@@ -165,4 +169,71 @@ func randomString(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// secretCache remembers successful secret checks, as Caddy's basic_auth
+// caches bcrypt: scrypt costs tens of milliseconds, which would cap the
+// token endpoint at a few dozen requests per second per core. Only a
+// match is remembered, keyed by the stored hash and the presented secret
+// (through an HMAC with a per-process key, so the map holds neither), so
+// a wrong secret always costs the full scrypt work, and a changed hash
+// or a revoked client (which is not found at all) never hits the cache.
+type secretCache struct {
+	mu    sync.RWMutex
+	hmac  []byte
+	known map[[sha256.Size]byte]struct{}
+	max   int
+	group singleflight.Group
+}
+
+// secretCacheSize bounds the cache; a random tenth goes when it is full.
+const secretCacheSize = 1000
+
+func newSecretCache(size int) *secretCache {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	return &secretCache{hmac: key, known: make(map[[sha256.Size]byte]struct{}), max: size}
+}
+
+// verify is h.verify, remembered when it succeeds. hashText is the
+// stored form of h.
+func (c *secretCache) verify(h secretHash, hashText, secret string, salt []byte) bool {
+	mac := hmac.New(sha256.New, c.hmac)
+	mac.Write([]byte(hashText))
+	mac.Write([]byte{0})
+	mac.Write([]byte(secret))
+	var key [sha256.Size]byte
+	mac.Sum(key[:0])
+
+	c.mu.RLock()
+	_, ok := c.known[key]
+	c.mu.RUnlock()
+	if ok {
+		return true
+	}
+	// One scrypt run for a burst of identical requests.
+	v, _, _ := c.group.Do(string(key[:]), func() (any, error) {
+		return h.verify(secret, salt), nil
+	})
+	if !v.(bool) {
+		return false
+	}
+	c.mu.Lock()
+	if len(c.known) >= c.max {
+		for k := range c.known { // map order is unspecified: an arbitrary tenth
+			delete(c.known, k)
+			if len(c.known) < c.max-c.max/10 {
+				break
+			}
+		}
+	}
+	c.known[key] = struct{}{}
+	c.mu.Unlock()
+	return true
+}
+
+func (c *secretCache) size() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.known)
 }

@@ -81,6 +81,7 @@ type App struct {
 	fakeHash secretHash
 	sweeper  *sweeper
 	limiter  *loginLimiter
+	secrets  *secretCache
 	logger   *zap.Logger
 }
 
@@ -110,6 +111,7 @@ type client struct {
 	id           string
 	static       bool
 	hash         secretHash
+	hashText     string // hash as stored
 	grantTypes   []string
 	scopes       []string
 	defaultScope []string
@@ -157,6 +159,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("oauth2: max_failed_logins_per_ip: %w", err)
 	}
 	a.limiter = newLoginLimiter(perUser, perIP)
+	a.secrets = newSecretCache(secretCacheSize)
 
 	a.static = make(map[string]*client, len(a.Clients))
 	for i, sc := range a.Clients {
@@ -204,11 +207,12 @@ func newStaticClient(sc StaticClient, repl *caddy.Replacer) (*client, error) {
 	if sc.ID == "" {
 		return nil, errors.New("client_id is required")
 	}
-	h, err := parseSecretHash(repl.ReplaceKnown(sc.SecretHash, ""))
+	hashText := repl.ReplaceKnown(sc.SecretHash, "")
+	h, err := parseSecretHash(hashText)
 	if err != nil {
 		return nil, fmt.Errorf("secret_hash: %w", err)
 	}
-	c := &client{id: sc.ID, static: true, hash: h}
+	c := &client{id: sc.ID, static: true, hash: h, hashText: hashText}
 	if err := c.setPolicy(sc.GrantTypes, sc.Scopes, sc.DefaultScope); err != nil {
 		return nil, err
 	}
@@ -265,7 +269,7 @@ func (a *App) client(ctx context.Context, id string) (*client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stored client %q: %w", id, err)
 	}
-	c := &client{id: sc.ID, hash: h}
+	c := &client{id: sc.ID, hash: h, hashText: sc.SecretHash}
 	if err := c.setPolicy(sc.GrantTypes, sc.Scopes, sc.DefaultScope); err != nil {
 		return nil, fmt.Errorf("stored client %q: %w", id, err)
 	}
@@ -283,7 +287,7 @@ func (a *App) authenticateClient(ctx context.Context, id, secret string) (*clien
 		return nil, errClientAuthFailed
 	case err != nil:
 		return nil, err
-	case !c.hash.verify(secret, a.salt):
+	case !a.secrets.verify(c.hash, c.hashText, secret, a.salt):
 		return nil, errClientAuthFailed
 	}
 	return c, nil

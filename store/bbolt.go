@@ -35,7 +35,8 @@ var ErrLocked = errors.New("store: database file is locked by another process")
 // Bolt is the embedded bbolt store. One process opens a file once; the
 // Caddy module shares it across config reloads.
 type Bolt struct {
-	db *bolt.DB
+	db     *bolt.DB
+	writes *groupCommit
 }
 
 // OpenBolt opens (creating if needed, with mode 0600) the bbolt file at
@@ -63,11 +64,14 @@ func OpenBolt(path string, lockTimeout time.Duration) (*Bolt, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("initializing %s: %w", path, err)
 	}
-	return &Bolt{db: db}, nil
+	return &Bolt{db: db, writes: newGroupCommit(db)}, nil
 }
 
-// Close closes the file.
-func (b *Bolt) Close() error { return b.db.Close() }
+// Close closes the file, after the writes already queued.
+func (b *Bolt) Close() error {
+	b.writes.close()
+	return b.db.Close()
+}
 
 // Path returns the file's path.
 func (b *Bolt) Path() string { return b.db.Path() }
@@ -160,16 +164,16 @@ func (b *Bolt) RevokeClient(ctx context.Context, id string) error {
 func (b *Bolt) Issue(ctx context.Context, g Grant, now time.Time) (TokenPair, error) {
 	f := NewFamilyID()
 	pair, records := newPair(f, g, now)
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.batch(func(tx *bolt.Tx) (error, error) {
 		// Checked here, not before: a client revoked while its user was
 		// being checked must not get a token.
 		if !g.StaticClient && tx.Bucket(bucketClients).Get([]byte(g.ClientID)) == nil {
-			return ErrNotFound
+			return ErrNotFound, nil
 		}
 		if err := tx.Bucket(bucketClientFamilies).Put(clientFamilyKey(g.ClientID, f), nil); err != nil {
-			return err
+			return nil, err
 		}
-		return putRecords(tx, records)
+		return nil, putRecords(tx, records)
 	})
 	if err != nil {
 		return TokenPair{}, err
@@ -259,50 +263,64 @@ func (b *Bolt) Refresh(ctx context.Context, refreshToken string, now time.Time, 
 	}
 	f := key.Family()
 	var pair TokenPair
-	var reused bool
-	err := b.db.Update(func(tx *bolt.Tx) error {
-		reused = false
+	err := b.batch(func(tx *bolt.Tx) (error, error) {
 		tokens := tx.Bucket(bucketTokens)
 		v := tokens.Get(key[:])
 		if v == nil {
-			return ErrNotFound
+			return ErrNotFound, nil
 		}
 		old, err := decodeRecord(v)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if old.kind != kindRefresh || old.expired(now) {
-			return ErrNotFound
+			return ErrNotFound, nil
 		}
 		if old.used {
 			// Commit the revocation, then report the reuse.
-			reused = true
-			return revokeFamily(tx, f)
+			return ErrTokenReused, revokeFamily(tx, f)
 		}
 		g, err := check(old.token(f))
 		if err != nil {
-			return err
+			return err, nil
 		}
 		old.used = true
 		if err := tokens.Put(key[:], old.encode()); err != nil {
-			return err
+			return nil, err
 		}
 		if len(old.pair) == TokenKeyLen {
 			if err := deleteToken(tx, TokenKey(old.pair)); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		var records []keyedRecord
 		pair, records = newPair(f, g, now)
-		return putRecords(tx, records)
+		return nil, putRecords(tx, records)
 	})
 	if err != nil {
 		return TokenPair{}, err
 	}
-	if reused {
-		return TokenPair{}, ErrTokenReused
-	}
 	return pair, nil
+}
+
+// batch runs fn in a write transaction that concurrent calls share (see
+// groupCommit): one fsync for many grants, each committed before its
+// caller returns. fn separates its outcome — a refusal such as
+// ErrNotFound, which still commits whatever fn wrote — from a failure,
+// which rolls back the shared transaction and makes every write of it
+// run again alone; so refusals must not fail it. fn may run more than
+// once.
+func (b *Bolt) batch(fn func(tx *bolt.Tx) (outcome, err error)) error {
+	var outcome error
+	err := b.writes.do(func(tx *bolt.Tx) error {
+		var err error
+		outcome, err = fn(tx)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return outcome
 }
 
 // RevokeFamily implements Store.
