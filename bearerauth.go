@@ -93,6 +93,9 @@ type bearerError struct {
 	status      int
 	code        string // "" for a request without credentials
 	description string
+	// answer writes the refusal itself instead of returning a Caddy
+	// error, whose log line would hold the request's URL.
+	answer bool
 }
 
 func (e *bearerError) Error() string {
@@ -103,13 +106,13 @@ func (e *bearerError) Error() string {
 }
 
 var (
-	errNoBearer      = &bearerError{http.StatusUnauthorized, "", "no bearer token"}
-	errInvalidToken  = &bearerError{http.StatusUnauthorized, "invalid_token", "the access token is invalid, expired or revoked"}
-	errBearerNoHTTPS = &bearerError{http.StatusBadRequest, "invalid_request", "HTTPS is required"}
+	errNoBearer      = &bearerError{status: http.StatusUnauthorized, description: "no bearer token"}
+	errInvalidToken  = &bearerError{status: http.StatusUnauthorized, code: "invalid_token", description: "the access token is invalid, expired or revoked"}
+	errBearerNoHTTPS = &bearerError{status: http.StatusBadRequest, code: "invalid_request", description: "HTTPS is required"}
 )
 
 func bearerMalformed(description string) *bearerError {
-	return &bearerError{http.StatusBadRequest, "invalid_request", description}
+	return &bearerError{status: http.StatusBadRequest, code: "invalid_request", description: description}
 }
 
 // authenticate returns the valid access token of r, or a *bearerError.
@@ -118,7 +121,11 @@ func (b *BearerAuth) authenticate(r *http.Request) (store.Token, error) {
 		return store.Token{}, errBearerNoHTTPS
 	}
 	if r.URL.RawQuery != "" && r.URL.Query().Has("access_token") {
-		return store.Token{}, bearerMalformed("access tokens are not accepted in the URL")
+		// The client has leaked the token into the URL; keep it at least
+		// out of Caddy's error log.
+		e := bearerMalformed("access tokens are not accepted in the URL")
+		e.answer = true
+		return store.Token{}, e
 	}
 	raw, err := wire.BearerToken(r.Header)
 	switch {
@@ -139,7 +146,7 @@ func (b *BearerAuth) authenticate(r *http.Request) (store.Token, error) {
 	if len(b.RequireScope) > 0 {
 		have, _ := wire.ParseScope(tok.Scope)
 		if _, ok := subset(b.RequireScope, have); !ok {
-			return store.Token{}, &bearerError{http.StatusForbidden, "insufficient_scope", "the access token lacks a required scope"}
+			return store.Token{}, &bearerError{status: http.StatusForbidden, code: "insufficient_scope", description: "the access token lacks a required scope"}
 		}
 	}
 	return tok, nil
@@ -152,6 +159,10 @@ func (b *BearerAuth) refuse(w http.ResponseWriter, r *http.Request, err error) e
 		return caddyhttp.Error(http.StatusInternalServerError, err)
 	}
 	w.Header().Set("WWW-Authenticate", b.challenge(r, be))
+	if be.answer {
+		w.WriteHeader(be.status)
+		return nil
+	}
 	return caddyhttp.Error(be.status, be)
 }
 

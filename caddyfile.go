@@ -33,6 +33,7 @@ func init() {
 //		salt <base64>
 //		access_token_lifetime <duration>
 //		refresh_token_lifetime <duration>
+//		sweep_interval <duration>
 //		max_failed_logins <max> <window>|off
 //		max_failed_logins_per_ip <max> <window>|off
 //		client <client_id> <secret_hash> {
@@ -94,6 +95,15 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("oauth2: refresh_token_lifetime must not be negative (0 means never expire)")
 			}
 			a.RefreshTokenLifetime = &dur
+		case "sweep_interval":
+			dur, err := durationArg(d)
+			if err != nil {
+				return err
+			}
+			if dur <= 0 {
+				return d.Errf("oauth2: sweep_interval must be positive")
+			}
+			a.SweepInterval = dur
 		case "max_failed_logins", "max_failed_logins_per_ip":
 			l, err := parseLoginLimit(d)
 			if err != nil {

@@ -142,7 +142,9 @@ type testConfig struct {
 	RefreshLifetime string
 	Realm           string
 	ExtraClients    string
-	Limits          string // lines for the oauth2 block
+	Extra           string // lines for the oauth2 block
+	GracePeriod     string // default 1ns: old servers stop at once
+	LogLevel        string // default INFO
 	Storage         string
 	LogFile         string
 	// LogToStderr keeps Caddy's default logging, for the binary's tests
@@ -158,7 +160,7 @@ const configTemplate = `{
 	admin localhost:2999
 	http_port 9080
 	https_port 9443
-	grace_period 1ns
+	grace_period {{.GracePeriod}}
 	local_certs
 	skip_install_trust
 	storage file_system {{.Storage}}
@@ -166,6 +168,7 @@ const configTemplate = `{
 		output file {{.LogFile}} {
 			roll_disabled
 		}
+		level {{.LogLevel}}
 	}
 {{end}}	servers :9081 {
 		trusted_proxies static 127.0.0.1/32
@@ -175,7 +178,7 @@ const configTemplate = `{
 		salt ` + "{{.Salt}}" + `
 		access_token_lifetime {{.AccessLifetime}}
 		refresh_token_lifetime {{.RefreshLifetime}}
-		{{.Limits}}
+		{{.Extra}}
 {{.Clients}}{{.ExtraClients}}
 	}
 }
@@ -241,6 +244,12 @@ func (c testConfig) render() string {
 	}
 	if c.RefreshLifetime == "" {
 		c.RefreshLifetime = "720h"
+	}
+	if c.GracePeriod == "" {
+		c.GracePeriod = "1ns"
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "INFO"
 	}
 	if c.Realm != "" {
 		c.Realm = "{\n\t\t\trealm " + c.Realm + "\n\t\t}"
@@ -359,6 +368,7 @@ func tlsClient(t *testing.T) *http.Client {
 				Transport: &http.Transport{
 					TLSClientConfig:     &tls.Config{RootCAs: pool},
 					MaxIdleConnsPerHost: 100,
+					ForceAttemptHTTP2:   true, // as curl and browsers do
 				},
 			}
 			resp, err := c.Get(baseURL + "/")
@@ -544,6 +554,14 @@ func runBinary(t *testing.T, configFile, url string) *binaryCaddy {
 	})
 	b.waitTLS(url)
 	return b
+}
+
+// restart starts the binary again on configFile in the same home, after
+// it was stopped or killed.
+func (b *binaryCaddy) restart(configFile, url string) {
+	b.t.Helper()
+	b.start(configFile)
+	b.waitTLS(url)
 }
 
 func (b *binaryCaddy) start(configFile string) {

@@ -98,7 +98,7 @@ func TestLoginLimiterMemoryIsBoundedUnderAFlood(t *testing.T) {
 // check. Client addresses are set with X-Forwarded-For through the
 // trusted proxy port.
 func TestBruteForceIsThrottledWithoutAskingTheUserCheck(t *testing.T) {
-	e := startCaddy(t, testConfig{Limits: "max_failed_logins 5 2s\n\t\tmax_failed_logins_per_ip 8 2s"})
+	e := startCaddy(t, testConfig{Extra: "max_failed_logins 5 2s\n\t\tmax_failed_logins_per_ip 8 2s"})
 	login := func(user, pass, ip string) reply {
 		return e.plainHTTP(t, 9081, DefaultTokenPath, basic("other", "other-secret"),
 			url.Values{"grant_type": {"password"}, "username": {user}, "password": {pass}},

@@ -66,6 +66,9 @@ type App struct {
 	// Clients defined in the config rather than in the store.
 	Clients []StaticClient `json:"clients,omitempty"`
 
+	// How often expired tokens are removed from the store. Default: 1m.
+	SweepInterval caddy.Duration `json:"sweep_interval,omitempty"`
+
 	// Failed password logins allowed per username (case-folded). Over
 	// the limit the token endpoint answers 429 without asking the user
 	// check. Default: 10 per 15m.
@@ -141,6 +144,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	if a.AccessTokenLifetime == 0 {
 		a.AccessTokenLifetime = caddy.Duration(DefaultAccessTokenLifetime)
+	}
+	if a.SweepInterval < 0 {
+		return errors.New("oauth2: sweep_interval must be positive")
+	}
+	if a.SweepInterval == 0 {
+		a.SweepInterval = caddy.Duration(DefaultSweepInterval)
 	}
 	if a.RefreshTokenLifetime == nil {
 		d := caddy.Duration(DefaultRefreshTokenLifetime)

@@ -8,9 +8,8 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// sweepInterval is how often expired tokens are removed; a variable so
-// tests can shorten it.
-var sweepInterval = time.Minute
+// DefaultSweepInterval is how often expired tokens are removed.
+const DefaultSweepInterval = time.Minute
 
 // sweepBatch bounds each write transaction of the sweeper, so requests
 // never wait long behind it.
@@ -22,13 +21,14 @@ type sweeper struct {
 	done   chan struct{}
 }
 
-// startSweeper starts removing expired tokens of a every interval.
+// startSweeper starts removing expired tokens every SweepInterval.
 func (a *App) startSweeper() {
 	ctx, cancel := context.WithCancel(context.Background())
 	a.sweeper = &sweeper{cancel: cancel, done: make(chan struct{})}
+	interval := time.Duration(a.SweepInterval)
 	go func() {
 		defer close(a.sweeper.done)
-		tick := time.NewTicker(sweepInterval)
+		tick := time.NewTicker(interval)
 		defer tick.Stop()
 		for {
 			select {

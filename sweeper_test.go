@@ -7,10 +7,7 @@ import (
 )
 
 func TestSweeperRemovesExpiredTokensAndKeepsLiveOnes(t *testing.T) {
-	saved := sweepInterval
-	sweepInterval = 100 * time.Millisecond
-	t.Cleanup(func() { sweepInterval = saved })
-	e := startCaddy(t, testConfig{AccessLifetime: "1s", RefreshLifetime: "2s"})
+	e := startCaddy(t, testConfig{AccessLifetime: "1s", RefreshLifetime: "2s", Extra: "sweep_interval 100ms"})
 	first := e.login("other")
 	// Rotation deletes the old access token and keeps the used refresh
 	// token until it expires: three records.
