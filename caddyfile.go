@@ -12,12 +12,9 @@ import (
 	"github.com/caddy-plugins/oauth2provider/authcheck"
 )
 
-// DefaultTokenPath is where oauth2_token serves without a matcher.
-const DefaultTokenPath = "/oauth2/token"
-
 func init() {
 	httpcaddyfile.RegisterGlobalOption("oauth2", parseGlobalOption)
-	httpcaddyfile.RegisterDirective("oauth2_token", parseTokenDirective)
+	httpcaddyfile.RegisterHandlerDirective("oauth2_token", parseTokenDirective)
 	httpcaddyfile.RegisterHandlerDirective("oauth2_bearer", parseBearerDirective)
 	// The token endpoint answers before any authentication runs; the
 	// gate runs where authentication runs, so both sit ahead of
@@ -184,27 +181,20 @@ func parseClient(d *caddyfile.Dispenser) (StaticClient, error) {
 //		}
 //		require_ssl true|false
 //		refresh_requires_user_id
+//		token_path <path>
+//		revocation_path <path>|off
+//		introspection_path <path>|off
+//		metadata_path <path>|off
+//		issuer <url>
 //	}
 //
-// Without a matcher it serves /oauth2/token and passes everything else on.
-func parseTokenDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
-	h.Next() // the directive name
-	matcherSet, hasMatcher, err := h.MatcherToken()
-	if err != nil {
-		return nil, err
-	}
-	if hasMatcher {
-		h.Dispenser.Delete()
-	}
-	h.Dispenser.Reset()
-	if !hasMatcher {
-		matcherSet = caddy.ModuleMap{"path": h.JSON(caddyhttp.MatchPath{DefaultTokenPath})}
-	}
+// It serves its endpoints' paths (by default /oauth2/token,
+// /oauth2/revoke, /oauth2/introspect and
+// /.well-known/oauth-authorization-server) and passes everything else on.
+func parseTokenDirective(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	t := new(TokenEndpoint)
-	if err := t.UnmarshalCaddyfile(h.Dispenser); err != nil {
-		return nil, err
-	}
-	return h.NewRoute(matcherSet, t), nil
+	err := t.UnmarshalCaddyfile(h.Dispenser)
+	return t, err
 }
 
 // UnmarshalCaddyfile sets up the token endpoint from Caddyfile tokens.
@@ -232,6 +222,18 @@ func (t *TokenEndpoint) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			t.RefreshRequiresUserID = true
+		case "token_path", "revocation_path", "introspection_path", "metadata_path", "issuer":
+			v, err := oneArg(d)
+			if err != nil {
+				return err
+			}
+			*map[string]*string{
+				"token_path":         &t.TokenPath,
+				"revocation_path":    &t.RevocationPath,
+				"introspection_path": &t.IntrospectionPath,
+				"metadata_path":      &t.MetadataPath,
+				"issuer":             &t.Issuer,
+			}[opt] = v
 		default:
 			return d.Errf("oauth2_token: unknown subdirective %q", opt)
 		}

@@ -141,7 +141,7 @@ func TestClientCommandsWorkOnARunningCaddy(t *testing.T) {
 
 	cliFails(t, b, file, "unknown client id", "revoke-client", nc.ID)
 	cliFails(t, b, file, "defined in the config", "revoke-client", "static-app")
-	cliFails(t, b, file, `is not supported (supported: password, refresh_token)`, "create-client", "--grant-types", "implicit")
+	cliFails(t, b, file, `is not supported (supported: password, refresh_token, client_credentials)`, "create-client", "--grant-types", "implicit")
 	cliFails(t, b, file, "a Caddy is running", "init-db")
 	// A wrong admin address with the store locked by the running Caddy.
 	cliFails(t, b, file, "is locked by another process, and no Caddy admin API answers at localhost:1", "list-clients", "--address", "localhost:1")

@@ -105,23 +105,35 @@ example.com {
 	} {
 		assertBefore(t, order, pair[0], pair[1])
 	}
-	// Without a matcher, the token endpoint serves /oauth2/token only.
-	if !strings.Contains(string(cfgJSON), `{"handle":[{"auth_check":{"checker":"http","url":"http://localhost:2/check"},"handler":"oauth2_token"}],"match":[{"path":["/oauth2/token"]}]}`) {
+	// Without a matcher, the issuer sees every request; it answers at its
+	// paths and passes the rest on.
+	if !strings.Contains(string(cfgJSON), `{"handle":[{"auth_check":{"checker":"http","url":"http://localhost:2/check"},"handler":"oauth2_token"}]}`) {
 		t.Errorf("token route: %s", cfgJSON)
 	}
 }
 
-func TestTokenEndpointTakesAMatcher(t *testing.T) {
+func TestTokenEndpointTakesAMatcherAndPaths(t *testing.T) {
 	cfgJSON, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(`example.com {
-	oauth2_token /login/token {
+	oauth2_token /login/* {
 		auth_check http://localhost:2/check
+		token_path /login/token
+		revocation_path /login/logout
+		introspection_path off
+		metadata_path off
+		issuer https://login.example.com
 	}
 }`), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(cfgJSON), `"match":[{"path":["/login/token"]}]`) || strings.Contains(string(cfgJSON), DefaultTokenPath) {
-		t.Errorf("%s", cfgJSON)
+	for _, want := range []string{
+		`"match":[{"path":["/login/*"]}]`,
+		`"token_path":"/login/token"`, `"revocation_path":"/login/logout"`,
+		`"introspection_path":"off"`, `"metadata_path":"off"`, `"issuer":"https://login.example.com"`,
+	} {
+		if !strings.Contains(string(cfgJSON), want) {
+			t.Errorf("missing %s in %s", want, cfgJSON)
+		}
 	}
 }
 
@@ -208,6 +220,9 @@ func TestBadConfigFailsWithAClearMessage(t *testing.T) {
 		"bad require_scope":           {"require_scope write", `require_scope "a\"b"`, `require_scope: "a\"b" is not a valid scope token`},
 		"oauth2 global option twice":  {"oauth2 {", "oauth2 {\n\t}\n\toauth2 {", "oauth2: the global option may be given only once"},
 		"bad max_failed_logins":       {"access_token_lifetime 1h", "access_token_lifetime 1h\n\t\tmax_failed_logins 0 1m", `max_failed_logins: "0" is not a positive number`},
+		"issuer not https":            {"refresh_requires_user_id", "refresh_requires_user_id\n\t\tissuer http://x.example", "issuer must be an https URL"},
+		"token path off":              {"token_path /refused/token", "token_path off", "token_path cannot be off"},
+		"relative path":               {"refresh_requires_user_id", "refresh_requires_user_id\n\t\trevocation_path revoke", "revocation_path must be a path starting with /"},
 		"bad failed-login window":     {"access_token_lifetime 1h", "access_token_lifetime 1h\n\t\tmax_failed_logins_per_ip 5 soon", `max_failed_logins_per_ip: bad window "soon"`},
 	} {
 		t.Run(name, func(t *testing.T) {

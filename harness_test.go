@@ -117,6 +117,7 @@ var testClients = []testClient{
 	{"other", "other-secret", ""},
 	{"limited", "limited-secret", "grant_types password"},
 	{"team:app ü", "pa ss+wörd%/:", ""},
+	{"machine", "machine-secret", "grant_types client_credentials\n\t\t\tscopes jobs read\n\t\t\tdefault_scope jobs"},
 }
 
 // Cheap hashes (N = 2^10) keep the race detector's scrypt fast; the cost
@@ -189,12 +190,22 @@ localhost:9443 {
 			timeout 500ms
 		}
 	}
-	oauth2_token /strict/token {
+	oauth2_token /strict/* {
 		auth_check {{.Upstream}}/check
 		refresh_requires_user_id
+		token_path /strict/token
 	}
-	oauth2_token /refused/token {
+	oauth2_token /refused/* {
 		auth_check {{.Refused}}/check
+		token_path /refused/token
+	}
+	oauth2_token /moved/* {
+		auth_check {{.Upstream}}/check
+		token_path /moved/token
+		revocation_path /moved/logout
+		introspection_path off
+		metadata_path /moved/meta
+		issuer https://localhost:9443/moved
 	}
 	handle /api/* {
 		oauth2_bearer {{.Realm}}

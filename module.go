@@ -27,15 +27,18 @@ func init() {
 
 // Grant types a client may be allowed.
 const (
-	GrantPassword     = "password"
-	GrantRefreshToken = "refresh_token"
+	GrantPassword          = "password"
+	GrantRefreshToken      = "refresh_token"
+	GrantClientCredentials = "client_credentials"
 )
 
-// defaultGrantTypes are the grants of a client that names none.
+// defaultGrantTypes are the grants of a client that names none: machine
+// tokens (client_credentials) are opt-in, so a leaked app secret cannot
+// mint them.
 var defaultGrantTypes = []string{GrantPassword, GrantRefreshToken}
 
 // supportedGrantTypes are the grants this version implements.
-var supportedGrantTypes = []string{GrantPassword, GrantRefreshToken}
+var supportedGrantTypes = []string{GrantPassword, GrantRefreshToken, GrantClientCredentials}
 
 // Defaults of the token lifetimes.
 const (

@@ -101,14 +101,19 @@ func writeOAuthError(w http.ResponseWriter, r *http.Request, err error) {
 // writeJSON writes a token endpoint response: JSON that no cache keeps
 // (RFC 6749 §5.1).
 func writeJSON(w http.ResponseWriter, status int, body any) {
-	b, err := json.Marshal(body)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":"server_error"}`)
-	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json;charset=UTF-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
+	writeBody(w, status, body)
+}
+
+// writeBody writes body as JSON; the caller has set the headers.
+func writeBody(w http.ResponseWriter, status int, body any) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"server_error"}`)
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }

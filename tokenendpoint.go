@@ -27,11 +27,13 @@ func init() {
 	caddy.RegisterModule(TokenEndpoint{})
 }
 
-// TokenEndpoint is the OAuth 2.0 token endpoint (RFC 6749 §3.2). It
-// serves every request routed to it; the Caddyfile directive routes
-// /oauth2/token to it unless given another matcher. Clients authenticate
-// with HTTP Basic and trade a username and password (checked by the
-// auth_check) or a refresh token for a new token pair.
+// TokenEndpoint is the issuer: the OAuth 2.0 token endpoint (RFC 6749
+// §3.2) and, beside it, token revocation (RFC 7009), token introspection
+// (RFC 7662) and the server metadata document (RFC 8414). Each is served
+// at its path; every other request passes on to the next handler. Clients
+// authenticate with HTTP Basic and trade a username and password (checked
+// by the auth_check), a refresh token or, for a client's own tokens,
+// nothing at all (client_credentials) for tokens.
 type TokenEndpoint struct {
 	// The user check for the password grant. Required. The Caddyfile's
 	// `auth_check <url>` is {"checker": "http", "url": "<url>"}.
@@ -46,10 +48,32 @@ type TokenEndpoint struct {
 	// seed did. Without it, a user_id that is sent must still match.
 	RefreshRequiresUserID bool `json:"refresh_requires_user_id,omitempty"`
 
+	// The path of each endpoint; "off" switches one off. Defaults:
+	// /oauth2/token, /oauth2/revoke, /oauth2/introspect, and RFC 8414's
+	// /.well-known/oauth-authorization-server (followed by the issuer's
+	// path, if it has one).
+	TokenPath         string `json:"token_path,omitempty"`
+	RevocationPath    string `json:"revocation_path,omitempty"`
+	IntrospectionPath string `json:"introspection_path,omitempty"`
+	MetadataPath      string `json:"metadata_path,omitempty"`
+
+	// The issuer identifier of the metadata (RFC 8414 §2): an https URL
+	// without query or fragment, to which the endpoint paths are added.
+	// Default: https:// and the host the request was sent to.
+	Issuer string `json:"issuer,omitempty"`
+
 	app     *App
 	checker authcheck.AuthChecker
 	logger  *zap.Logger
 }
+
+// Default paths of the endpoints.
+const (
+	DefaultTokenPath         = "/oauth2/token"
+	DefaultRevocationPath    = "/oauth2/revoke"
+	DefaultIntrospectionPath = "/oauth2/introspect"
+	wellKnownMetadataPath    = "/.well-known/oauth-authorization-server"
+)
 
 // CaddyModule returns the Caddy module information.
 func (TokenEndpoint) CaddyModule() caddy.ModuleInfo {
@@ -75,6 +99,41 @@ func (t *TokenEndpoint) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("oauth2_token: %w", err)
 	}
 	t.checker = mod.(authcheck.AuthChecker)
+	return t.provisionEndpoints()
+}
+
+// provisionEndpoints validates the issuer and sets the endpoint paths.
+func (t *TokenEndpoint) provisionEndpoints() error {
+	issuerPath := ""
+	if t.Issuer != "" {
+		u, err := url.Parse(t.Issuer)
+		if err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return fmt.Errorf("oauth2_token: issuer must be an https URL without query or fragment (RFC 8414 §2): %q", t.Issuer)
+		}
+		t.Issuer = strings.TrimSuffix(t.Issuer, "/")
+		issuerPath = strings.TrimSuffix(u.Path, "/")
+	}
+	for _, p := range []struct {
+		field *string
+		name  string
+		def   string
+	}{
+		{&t.TokenPath, "token_path", DefaultTokenPath},
+		{&t.RevocationPath, "revocation_path", DefaultRevocationPath},
+		{&t.IntrospectionPath, "introspection_path", DefaultIntrospectionPath},
+		{&t.MetadataPath, "metadata_path", wellKnownMetadataPath + issuerPath},
+	} {
+		switch {
+		case *p.field == "":
+			*p.field = p.def
+		case *p.field == "off":
+		case !strings.HasPrefix(*p.field, "/"):
+			return fmt.Errorf("oauth2_token: %s must be a path starting with / or off: %q", p.name, *p.field)
+		}
+	}
+	if t.TokenPath == "off" {
+		return errors.New("oauth2_token: token_path cannot be off: the token endpoint is the point of the handler")
+	}
 	return nil
 }
 
@@ -85,7 +144,7 @@ const maxFormBytes = 64 << 10
 // where logs and referrers would keep them.
 var queryForbidden = []string{
 	"grant_type", "username", "password", "refresh_token", "user_id", "scope",
-	"client_id", "client_secret", "code", "code_verifier", "access_token",
+	"client_id", "client_secret", "code", "code_verifier", "access_token", "token",
 }
 
 // tokenResponse is the success body (RFC 6749 §5.1) with the seed's
@@ -99,10 +158,24 @@ type tokenResponse struct {
 	Scope        string          `json:"scope,omitempty"`
 }
 
-// ServeHTTP implements caddyhttp.MiddlewareHandler. It always answers;
-// a request routed here is a token request.
-func (t *TokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
-	resp, err := t.serve(r)
+// ServeHTTP implements caddyhttp.MiddlewareHandler: it answers at its
+// endpoints' paths and passes every other request on.
+func (t *TokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	var serve func(*http.Request) (any, error)
+	switch r.URL.Path {
+	case t.TokenPath:
+		serve = t.serveToken
+	case t.RevocationPath:
+		serve = t.serveRevocation
+	case t.IntrospectionPath:
+		serve = t.serveIntrospection
+	case t.MetadataPath:
+		t.serveMetadata(w, r)
+		return nil
+	default:
+		return next.ServeHTTP(w, r)
+	}
+	resp, err := serve(r)
 	if err != nil {
 		t.logFailure(r, err)
 		writeOAuthError(w, r, err)
@@ -112,24 +185,36 @@ func (t *TokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request, _ cadd
 	return nil
 }
 
-func (t *TokenEndpoint) serve(r *http.Request) (*tokenResponse, error) {
+// authenticatedForm checks what the token, revocation and introspection
+// endpoints share: HTTPS, POST, nothing in the URL, a well-formed form
+// body, and client authentication.
+func (t *TokenEndpoint) authenticatedForm(r *http.Request) (url.Values, *client, error) {
 	if requireSSL(t.RequireSSL) && !viaHTTPS(r) {
-		return nil, errInvalidRequest("the token endpoint requires HTTPS")
+		return nil, nil, errInvalidRequest("this endpoint requires HTTPS")
 	}
 	if r.Method != http.MethodPost {
-		return nil, oauthError(http.StatusMethodNotAllowed, "invalid_request", "the token endpoint accepts only POST")
+		return nil, nil, oauthError(http.StatusMethodNotAllowed, "invalid_request", "this endpoint accepts only POST")
 	}
 	switch name, err := wire.ForbiddenQueryParam(r.URL.RawQuery, queryForbidden); {
 	case err != nil:
-		return nil, errInvalidRequest("%v", err)
+		return nil, nil, errInvalidRequest("%v", err)
 	case name != "":
-		return nil, errInvalidRequest("%s must be sent in the request body, not the URL", name)
+		return nil, nil, errInvalidRequest("%s must be sent in the request body, not the URL", name)
 	}
 	form, err := readTokenForm(r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c, err := t.authenticateClient(r, form)
+	if err != nil {
+		return nil, nil, err
+	}
+	return form, c, nil
+}
+
+// serveToken is the token endpoint.
+func (t *TokenEndpoint) serveToken(r *http.Request) (any, error) {
+	form, c, err := t.authenticatedForm(r)
 	if err != nil {
 		return nil, err
 	}
@@ -140,6 +225,8 @@ func (t *TokenEndpoint) serve(r *http.Request) (*tokenResponse, error) {
 		return t.passwordGrant(r, c, form)
 	case GrantRefreshToken, "refresh":
 		return t.refreshGrant(r, c, form)
+	case GrantClientCredentials:
+		return t.clientCredentialsGrant(r, c, form)
 	default:
 		// The value is not echoed: it could be anything a client
 		// mistyped, and descriptions reach the debug log.
@@ -256,6 +343,28 @@ func scopeForNewGrant(c *client, form url.Values) (requested, granted []string, 
 		return nil, nil, errInvalidScope("scope %q is not allowed for this client", wire.Truncate(s))
 	}
 	return requested, requested, nil
+}
+
+// clientCredentialsGrant is RFC 6749 §4.4: an access token for the
+// client itself, with no user and no refresh token.
+func (t *TokenEndpoint) clientCredentialsGrant(r *http.Request, c *client, form url.Values) (*tokenResponse, error) {
+	if !c.mayUse(GrantClientCredentials) {
+		return nil, errUnauthorizedClient("this client may not use the client_credentials grant")
+	}
+	requested, granted, err := scopeForNewGrant(c, form)
+	if err != nil {
+		return nil, err
+	}
+	g := t.app.grant(c, nil, strings.Join(granted, " "))
+	g.RefreshLifetime = -1 // RFC 6749 §4.4.3: no refresh token
+	pair, err := t.app.store.Issue(r.Context(), g, time.Now())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, errClientAuthFailed // revoked meanwhile
+	case err != nil:
+		return nil, fmt.Errorf("issuing tokens: %w", err)
+	}
+	return t.response(pair, requested, granted), nil
 }
 
 // errRefreshRefused is the answer for every refresh token that does not

@@ -232,6 +232,15 @@ func putRecords(tx *bolt.Tx, records []keyedRecord) error {
 
 // AccessToken implements Store.
 func (b *Bolt) AccessToken(ctx context.Context, token string, now time.Time) (Token, error) {
+	t, err := b.Lookup(ctx, token, now)
+	if err == nil && t.Refresh {
+		return Token{}, ErrNotFound
+	}
+	return t, err
+}
+
+// Lookup implements Store.
+func (b *Bolt) Lookup(ctx context.Context, token string, now time.Time) (Token, error) {
 	key, ok := ParseToken(token)
 	if !ok {
 		return Token{}, ErrNotFound
@@ -246,13 +255,27 @@ func (b *Bolt) AccessToken(ctx context.Context, token string, now time.Time) (To
 		if err != nil {
 			return err
 		}
-		if rec.kind != kindAccess || rec.expired(now) {
+		if rec.expired(now) {
 			return ErrNotFound
 		}
 		t = rec.token(key.Family())
 		return nil
 	})
 	return t, err
+}
+
+// RevokeToken implements Store.
+func (b *Bolt) RevokeToken(ctx context.Context, token string) error {
+	key, ok := ParseToken(token)
+	if !ok {
+		return ErrNotFound
+	}
+	return b.batch(func(tx *bolt.Tx) (error, error) {
+		if tx.Bucket(bucketTokens).Get(key[:]) == nil {
+			return ErrNotFound, nil
+		}
+		return nil, deleteToken(tx, key)
+	})
 }
 
 // Refresh implements Store.

@@ -376,3 +376,41 @@ func TestRecordRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestLookupFindsLiveAccessAndRefreshTokens(t *testing.T) {
+	b := openTest(t)
+	now := time.Now()
+	pair, _ := b.Issue(ctx, grant(), now)
+	at, err := b.Lookup(ctx, pair.AccessToken, now)
+	if err != nil || at.Refresh {
+		t.Fatalf("access: %+v %v", at, err)
+	}
+	rt, err := b.Lookup(ctx, pair.RefreshToken, now)
+	if err != nil || !rt.Refresh || rt.ClientID != "app" {
+		t.Fatalf("refresh: %+v %v", rt, err)
+	}
+	if _, err := b.Refresh(ctx, pair.RefreshToken, now, keep); err != nil {
+		t.Fatal(err)
+	}
+	if used, err := b.Lookup(ctx, pair.RefreshToken, now); err != nil || !used.Used {
+		t.Fatalf("a used refresh token: %+v %v", used, err)
+	}
+}
+
+func TestRevokeTokenRevokesOnlyThatToken(t *testing.T) {
+	b := openTest(t)
+	now := time.Now()
+	pair, _ := b.Issue(ctx, grant(), now)
+	if err := b.RevokeToken(ctx, pair.AccessToken); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.AccessToken(ctx, pair.AccessToken, now); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("revoked access token: %v", err)
+	}
+	if _, err := b.Refresh(ctx, pair.RefreshToken, now, keep); err != nil {
+		t.Fatalf("its refresh token: %v", err)
+	}
+	if err := b.RevokeToken(ctx, pair.AccessToken); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("revoking twice: %v", err)
+	}
+}

@@ -100,6 +100,8 @@ func (r *tokenRecord) expired(now time.Time) bool {
 
 func (r *tokenRecord) token(f FamilyID) Token {
 	t := Token{
+		Refresh:      r.kind == kindRefresh,
+		Used:         r.used,
 		ClientID:     r.clientID,
 		StaticClient: r.staticClient,
 		UserID:       r.userID,

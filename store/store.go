@@ -40,7 +40,8 @@ type Grant struct {
 	// longer defines it.
 	StaticClient bool
 	// UserID is the user id as the user check returned it, as JSON, so
-	// that a number stays a number.
+	// that a number stays a number; nil for a token of the client itself
+	// (client_credentials).
 	UserID json.RawMessage
 	// Scope is the granted scope, space-separated (RFC 6749 §3.3).
 	Scope string
@@ -53,6 +54,8 @@ type Grant struct {
 
 // Token is what the store knows of an access or refresh token.
 type Token struct {
+	Refresh      bool // a refresh token, not an access token
+	Used         bool // a refresh token already rotated
 	ClientID     string
 	StaticClient bool
 	UserID       json.RawMessage
@@ -102,6 +105,11 @@ type Store interface {
 	// AccessToken looks up a live access token; ErrNotFound for an
 	// unknown, malformed, expired or revoked one.
 	AccessToken(ctx context.Context, token string, now time.Time) (Token, error)
+	// Lookup looks up an unexpired access or refresh token, used or not;
+	// ErrNotFound otherwise.
+	Lookup(ctx context.Context, token string, now time.Time) (Token, error)
+	// RevokeToken revokes one token; ErrNotFound if there is none.
+	RevokeToken(ctx context.Context, token string) error
 	// Refresh rotates a refresh token: it works once; presenting it again
 	// revokes its family and returns ErrTokenReused. The old pair stops
 	// working and a new pair of the same family is returned. Concurrent

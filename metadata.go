@@ -1,0 +1,81 @@
+package oauth2provider
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+)
+
+// metadata is the RFC 8414 authorization server metadata.
+type metadata struct {
+	Issuer                            string   `json:"issuer"`
+	TokenEndpoint                     string   `json:"token_endpoint"`
+	RevocationEndpoint                string   `json:"revocation_endpoint,omitempty"`
+	IntrospectionEndpoint             string   `json:"introspection_endpoint,omitempty"`
+	GrantTypesSupported               []string `json:"grant_types_supported"`
+	ResponseTypesSupported            []string `json:"response_types_supported"`
+	ScopesSupported                   []string `json:"scopes_supported,omitempty"`
+	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethods     []string `json:"revocation_endpoint_auth_methods_supported,omitempty"`
+	IntrospectionEndpointAuthMethods  []string `json:"introspection_endpoint_auth_methods_supported,omitempty"`
+}
+
+// clientSecretBasic is the only client authentication this server takes.
+var clientSecretBasic = []string{"client_secret_basic"}
+
+// serveMetadata answers GET /.well-known/oauth-authorization-server.
+func (t *TokenEndpoint) serveMetadata(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "invalid_request", "error_description": "the metadata is read with GET"})
+		return
+	}
+	issuer, origin := t.Issuer, "https://"+r.Host
+	if issuer == "" {
+		issuer = origin
+	} else if u, err := url.Parse(issuer); err == nil { // validated at provision
+		origin = u.Scheme + "://" + u.Host
+	}
+	// The endpoints are served at their paths on the issuer's origin.
+	on := func(path string) string {
+		if path == "off" {
+			return ""
+		}
+		return origin + path
+	}
+	m := metadata{
+		Issuer:                            issuer,
+		TokenEndpoint:                     on(t.TokenPath),
+		RevocationEndpoint:                on(t.RevocationPath),
+		IntrospectionEndpoint:             on(t.IntrospectionPath),
+		GrantTypesSupported:               supportedGrantTypes,
+		ResponseTypesSupported:            []string{}, // no authorization endpoint yet
+		ScopesSupported:                   t.app.scopesSupported(r.Context()),
+		TokenEndpointAuthMethodsSupported: clientSecretBasic,
+	}
+	if m.RevocationEndpoint != "" {
+		m.RevocationEndpointAuthMethods = clientSecretBasic
+	}
+	if m.IntrospectionEndpoint != "" {
+		m.IntrospectionEndpointAuthMethods = clientSecretBasic
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "max-age=300")
+	writeBody(w, http.StatusOK, m)
+}
+
+// scopesSupported is every scope some client may ask for, sorted.
+func (a *App) scopesSupported(ctx context.Context) []string {
+	var scopes []string
+	for _, c := range a.static {
+		scopes = append(scopes, c.scopes...)
+	}
+	if stored, err := a.store.Clients(ctx); err == nil {
+		for _, c := range stored {
+			scopes = append(scopes, c.Scopes...)
+		}
+	}
+	slices.Sort(scopes)
+	return slices.Compact(scopes)
+}
