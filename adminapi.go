@@ -84,7 +84,9 @@ func handleClients(w http.ResponseWriter, r *http.Request) error {
 			return apiError(http.StatusBadRequest, err)
 		}
 		return writeAdminJSON(w, http.StatusCreated, nc)
-	case id != "" && !strings.Contains(id, "/") && r.Method == http.MethodDelete:
+	case r.Method == http.MethodDelete && r.URL.Path != adminClientsPath:
+		// Any id, even an empty one or one with a slash, is looked up, so
+		// the answer is the same as with Caddy stopped.
 		switch err := m.revoke(r.Context(), id); {
 		case errors.Is(err, errUnknownClient):
 			return apiError(http.StatusNotFound, err)

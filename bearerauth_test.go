@@ -134,7 +134,7 @@ func TestBearerTable(t *testing.T) {
 	t.Run("not HTTPS", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:9082/x", nil)
 		req.Header.Set("Authorization", "Bearer "+valid())
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := plainClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -84,13 +85,10 @@ func cmdCreateClient(fl caddycmd.Flags) (int, error) {
 		DefaultScope: splitList(fl.String("default-scope")),
 	}
 	var nc NewClient
-	err := withClients(fl, func(a *adminClient) error {
+	err := withClients(fl, true, func(a *adminClient) error {
 		body, _ := json.Marshal(req)
 		return a.do(http.MethodPost, adminClientsPath, body, &nc)
 	}, func(m clientManager) (err error) {
-		if m.salt == nil {
-			return errors.New("the config has no salt (oauth2 { salt … }); it is needed to hash the secret")
-		}
 		nc, err = m.create(context.Background(), req)
 		return err
 	})
@@ -108,7 +106,7 @@ func cmdCreateClient(fl caddycmd.Flags) (int, error) {
 
 func cmdListClients(fl caddycmd.Flags) (int, error) {
 	var list []ClientInfo
-	err := withClients(fl, func(a *adminClient) error {
+	err := withClients(fl, false, func(a *adminClient) error {
 		return a.do(http.MethodGet, adminClientsPath, nil, &list)
 	}, func(m clientManager) (err error) {
 		list, err = m.list(context.Background())
@@ -136,7 +134,7 @@ func cmdListClients(fl caddycmd.Flags) (int, error) {
 
 func cmdRevokeClient(fl caddycmd.Flags) (int, error) {
 	id := fl.Arg(0)
-	err := withClients(fl, func(a *adminClient) error {
+	err := withClients(fl, false, func(a *adminClient) error {
 		return a.do(http.MethodDelete, adminClientsPath+"/"+url.PathEscape(id), nil, nil)
 	}, func(m clientManager) error {
 		return m.revoke(context.Background(), id)
@@ -198,8 +196,10 @@ func confirm(question string) error {
 }
 
 // withClients runs viaAdmin against a running Caddy's admin API, or, if
-// no Caddy answers there, direct against the store of the config.
-func withClients(fl caddycmd.Flags, viaAdmin func(*adminClient) error, direct func(clientManager) error) error {
+// no Caddy answers there, direct against the store of the config. A
+// command that only reads or deletes (create false) does not create a
+// store that is not there.
+func withClients(fl caddycmd.Flags, create bool, viaAdmin func(*adminClient) error, direct func(clientManager) error) error {
 	cfg, admin, err := cliTarget(fl)
 	if err != nil {
 		return err
@@ -211,24 +211,31 @@ func withClients(fl caddycmd.Flags, viaAdmin func(*adminClient) error, direct fu
 	if running {
 		return viaAdmin(admin)
 	}
+	if cfg.json == nil {
+		return fmt.Errorf("no Caddy answers at %s, and no config names the store: use --config <file> (or --address if Caddy's admin listens elsewhere)", admin.addr)
+	}
+	if cfg.app == nil {
+		return fmt.Errorf("config %s has no oauth2 global option", cfg.file)
+	}
+	m := clientManager{static: cfg.app.Clients}
+	if create {
+		if m.salt, err = decodeSalt(caddy.NewReplacer().ReplaceKnown(cfg.app.Salt, "")); err != nil {
+			return fmt.Errorf("the config's salt is needed to hash the secret: %w", err)
+		}
+	}
 	path, err := boltPath(cfg.app)
 	if err != nil {
 		return err
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) && !create {
+		return direct(m) // no store yet: no stored clients
 	}
 	b, err := openStore(path, admin.addr)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	m := clientManager{store: b}
-	if cfg.app != nil {
-		m.static = cfg.app.Clients
-		if cfg.app.Salt != "" {
-			if m.salt, err = decodeSalt(caddy.NewReplacer().ReplaceKnown(cfg.app.Salt, "")); err != nil {
-				return err
-			}
-		}
-	}
+	m.store = b
 	return direct(m)
 }
 

@@ -2,7 +2,10 @@ package oauth2provider
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -138,8 +141,16 @@ func TestClientCommandsWorkOnARunningCaddy(t *testing.T) {
 	assertChallenge(t, b.get(tok.str("access_token")), http.StatusUnauthorized,
 		`Bearer realm="localhost", error="invalid_token", error_description="the access token is invalid, expired or revoked"`)
 	assertOAuthError(t, b.password(nc.ID, nc.Secret), http.StatusUnauthorized, "invalid_client")
+	// Its refresh token fails at once too (the client fails first).
+	e := &env{t: t, client: b.client}
+	req, _ := http.NewRequest(http.MethodPost, cliBase+DefaultTokenPath, strings.NewReader("grant_type=refresh_token&refresh_token="+tok.str("refresh_token")))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", basic(nc.ID, nc.Secret))
+	assertOAuthError(t, e.do(req), http.StatusUnauthorized, "invalid_client")
 
 	cliFails(t, b, file, "unknown client id", "revoke-client", nc.ID)
+	cliFails(t, b, file, "unknown client id", "revoke-client", "a/b")
+	cliFails(t, b, file, "unknown client id", "revoke-client", "")
 	cliFails(t, b, file, "defined in the config", "revoke-client", "static-app")
 	cliFails(t, b, file, `is not supported (supported: password, refresh_token, client_credentials)`, "create-client", "--grant-types", "implicit")
 	cliFails(t, b, file, "a Caddy is running", "init-db")
@@ -192,6 +203,14 @@ func TestInitDBDrop(t *testing.T) {
 		t.Fatalf("init-db printed %q", out)
 	}
 	nc := createClient(t, b, file)
+	s, err := store.OpenBolt(db, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Issue(context.Background(), store.Grant{ClientID: nc.ID, AccessLifetime: time.Hour, RefreshLifetime: time.Hour}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
 
 	// Without --yes and without a terminal, it refuses and changes nothing.
 	cliFails(t, b, file, "stdin is not a terminal; add --yes", "init-db", "--drop")
@@ -203,7 +222,7 @@ func TestInitDBDrop(t *testing.T) {
 	if _, list := listClients(t, b, file); len(list) != 1 || !list[0].Static {
 		t.Fatalf("clients after the drop: %+v", list)
 	}
-	s, err := store.OpenBolt(db, time.Second)
+	s, err = store.OpenBolt(db, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,8 +234,24 @@ func TestInitDBDrop(t *testing.T) {
 
 func TestClientCommandErrors(t *testing.T) {
 	b := &binaryCaddy{t: t, home: t.TempDir()}
-	noSalt, _ := cliConfigFile(t, false)
-	cliFails(t, b, noSalt, "the config has no salt", "create-client")
+	noSalt, noSaltDB := cliConfigFile(t, false)
+	cliFails(t, b, noSalt, "the config's salt is needed to hash the secret", "create-client")
+	if _, err := os.Stat(noSaltDB); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a failed create-client made the store: %v", err)
+	}
+	// Listing a store that is not there yet shows the static clients and
+	// creates nothing; revoking finds nothing.
+	if out := cli(t, b, noSalt, "list-clients"); !strings.Contains(out, "static-app") {
+		t.Fatalf("list-clients without a store: %q", out)
+	}
+	cliFails(t, b, noSalt, "unknown client id", "revoke-client", "nobody")
+	if _, err := os.Stat(noSaltDB); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("list or revoke made the store: %v", err)
+	}
+	// No config at all, and no Caddy answering.
+	if _, stderr, err := runCaddyEnv(t, b.env, "", "oauth2", "list-clients", "--address", "localhost:1"); err == nil || !strings.Contains(stderr, "no config names the store") {
+		t.Fatalf("list-clients with no config: %v %s", err, stderr)
+	}
 
 	// The store locked by another process, and no admin endpoint.
 	file, db := cliConfigFile(t, true)

@@ -86,9 +86,12 @@ func (m clientManager) create(ctx context.Context, req ClientRequest) (NewClient
 
 // list returns the static clients, then the stored ones.
 func (m clientManager) list(ctx context.Context) ([]ClientInfo, error) {
-	stored, err := m.store.Clients(ctx)
-	if err != nil {
-		return nil, err
+	var stored []store.Client
+	if m.store != nil {
+		var err error
+		if stored, err = m.store.Clients(ctx); err != nil {
+			return nil, err
+		}
 	}
 	infos := make([]ClientInfo, 0, len(m.static)+len(stored))
 	for _, c := range m.static {
@@ -113,6 +116,9 @@ func (m clientManager) list(ctx context.Context) ([]ClientInfo, error) {
 func (m clientManager) revoke(ctx context.Context, id string) error {
 	if m.isStatic(id) {
 		return errStaticClient
+	}
+	if m.store == nil {
+		return fmt.Errorf("%w: %s", errUnknownClient, id)
 	}
 	err := m.store.RevokeClient(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {

@@ -1,7 +1,9 @@
 package oauth2provider
 
 import (
+	"crypto/sha256"
 	"math"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +17,9 @@ import (
 // server "MUST protect the endpoint against brute force attacks"):
 // failed logins are counted per username and per client IP, and over
 // the limit the token endpoint answers 429 without asking the user check.
+// A try is taken before the user check runs, so parallel guesses cannot
+// all get through while the first ones are being checked; a success or
+// an unavailable check gives it back.
 
 // Defaults of the limits.
 const (
@@ -22,8 +27,9 @@ const (
 	DefaultMaxFailedLoginsPerIP = 100
 	DefaultFailedLoginWindow    = 15 * time.Minute
 
-	// maxTrackedKeys bounds each table of counters, so a flood of
-	// random usernames or addresses costs a fixed amount of memory.
+	// maxTrackedKeys bounds each table of counters; keys are fixed-size,
+	// so a flood of random usernames or addresses costs a fixed amount
+	// of memory.
 	maxTrackedKeys = 10000
 )
 
@@ -46,24 +52,81 @@ func newLoginLimiter(perUser, perIP LoginLimit) *loginLimiter {
 	return &loginLimiter{perUser: newFailureTable(perUser, maxTrackedKeys), perIP: newFailureTable(perIP, maxTrackedKeys)}
 }
 
-// userKey folds case: an accounts service that ignores case must not let
-// "Alice" and "alice" count separately.
-func userKey(username string) string { return strings.ToLower(username) }
-
-// retryAfter reports how long the user or the address must wait, or 0
-// if neither is over its limit.
-func (l *loginLimiter) retryAfter(username, ip string, now time.Time) time.Duration {
-	return max(l.perUser.wait(userKey(username), now), l.perIP.wait(ip, now))
+// userKey is a digest of the case-folded username: an accounts service
+// that ignores case must not let "Alice" and "alice" count separately,
+// and a 64 KiB username must not take 64 KiB of the table.
+func userKey(username string) string {
+	d := sha256.Sum256([]byte(strings.ToLower(username)))
+	return string(d[:])
 }
 
-// failed counts a failed login.
-func (l *loginLimiter) failed(username, ip string, now time.Time) {
-	l.perUser.add(userKey(username), now)
-	l.perIP.add(ip, now)
+// ipKey is the address, or for IPv6 its /64: one host usually has a
+// whole /64, so counting single IPv6 addresses would count nothing.
+func ipKey(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	if addr.Is6() && !addr.Is4In6() {
+		p, _ := addr.Prefix(64)
+		return p.String()
+	}
+	return addr.Unmap().String()
 }
 
-// succeeded forgets the user's failures (not the address's).
-func (l *loginLimiter) succeeded(username string) { l.perUser.forget(userKey(username)) }
+// attempt is a login in progress. It holds a try of the user, taken
+// before the user check runs, so that parallel guesses at one account
+// cannot all get through while the first are being checked. Wrong
+// credentials keep it (and count against the address too); a success or
+// an unavailable check gives it back.
+type attempt struct {
+	l        *loginLimiter
+	username string
+	ip       string
+	user     *rate.Reservation
+}
+
+// begin takes a try of the user, or says how long the user or the
+// address must wait. The address is only checked here, and charged on
+// failure: a server that logs many users in from one address must not
+// be limited by how many logins it has in flight.
+func (l *loginLimiter) begin(username, ip string, now time.Time) (*attempt, time.Duration) {
+	if wait := l.perIP.wait(ipKey(ip), now); wait > 0 {
+		return nil, wait
+	}
+	user, wait := l.perUser.take(userKey(username), now)
+	if wait > 0 {
+		return nil, wait
+	}
+	return &attempt{l: l, username: username, ip: ip, user: user}, 0
+}
+
+// failed counts the failure against the address as well.
+func (a *attempt) failed(now time.Time) { a.l.perIP.charge(ipKey(a.ip), now) }
+
+// succeeded gives the try back and forgets the user's failures.
+func (a *attempt) succeeded(now time.Time) {
+	cancel(a.user, now)
+	a.l.perUser.forget(userKey(a.username))
+}
+
+// abandon gives the try back: the check could not tell.
+func (a *attempt) abandon(now time.Time) { cancel(a.user, now) }
+
+// clientWait says how long an address must wait before its next client
+// authentication; clientFailed charges it for a failed one. Failed client
+// authentication counts like a failed login: each costs scrypt work.
+func (l *loginLimiter) clientWait(ip string, now time.Time) time.Duration {
+	return l.perIP.wait(ipKey(ip), now)
+}
+
+func (l *loginLimiter) clientFailed(ip string, now time.Time) { l.perIP.charge(ipKey(ip), now) }
+
+func cancel(r *rate.Reservation, now time.Time) {
+	if r != nil {
+		r.CancelAt(now)
+	}
+}
 
 // failureTable is a bounded map of token buckets: each key may fail
 // limit.Max times at once, and earns one more try every Window/Max.
@@ -83,42 +146,67 @@ func newFailureTable(l LoginLimit, maxKeys int) *failureTable {
 	return t
 }
 
-func (t *failureTable) off() bool { return t.burst <= 0 }
-
-// wait is how long key must wait before its next try.
-func (t *failureTable) wait(key string, now time.Time) time.Duration {
-	if t.off() {
-		return 0
+// take reserves a try of key; with none left, it reserves nothing and
+// says how long to wait. A nil reservation and no wait mean the key is
+// not limited (the limit is off, or the table is full of throttled keys).
+func (t *failureTable) take(key string, now time.Time) (*rate.Reservation, time.Duration) {
+	lim := t.limiter(key, now, true)
+	if lim == nil {
+		return nil, 0
 	}
-	t.mu.Lock()
-	lim, ok := t.keys[key]
-	t.mu.Unlock()
-	if !ok {
+	r := lim.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return nil, roundUp(d)
+	}
+	return r, 0
+}
+
+// wait says how long key must wait for its next try, taking nothing.
+func (t *failureTable) wait(key string, now time.Time) time.Duration {
+	lim := t.limiter(key, now, false)
+	if lim == nil {
 		return 0
 	}
 	tokens := lim.TokensAt(now)
 	if tokens >= 1 {
 		return 0
 	}
-	return time.Duration(math.Ceil((1 - tokens) / float64(t.limit) * float64(time.Second)))
+	return roundUp(time.Duration((1 - tokens) / float64(t.limit) * float64(time.Second)))
 }
 
-// add takes one try from key.
-func (t *failureTable) add(key string, now time.Time) {
-	if t.off() {
-		return
+// charge takes a try of key after the fact.
+func (t *failureTable) charge(key string, now time.Time) {
+	if lim := t.limiter(key, now, true); lim != nil {
+		lim.AllowN(now, 1)
+	}
+}
+
+// limiter returns key's bucket, making one if create and there is room.
+func (t *failureTable) limiter(key string, now time.Time, create bool) *rate.Limiter {
+	if t.burst <= 0 {
+		return nil
 	}
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	lim, ok := t.keys[key]
-	if !ok {
-		if len(t.keys) >= t.maxKeys {
-			t.makeRoom(now)
-		}
-		lim = rate.NewLimiter(t.limit, t.burst)
-		t.keys[key] = lim
+	if ok || !create {
+		return lim
 	}
-	t.mu.Unlock()
-	lim.AllowN(now, 1)
+	if len(t.keys) >= t.maxKeys {
+		t.makeRoom(now)
+	}
+	if len(t.keys) >= t.maxKeys {
+		return nil
+	}
+	lim = rate.NewLimiter(t.limit, t.burst)
+	t.keys[key] = lim
+	return lim
+}
+
+// roundUp rounds a wait up to whole seconds, as Retry-After counts.
+func roundUp(d time.Duration) time.Duration {
+	return time.Duration(math.Ceil(d.Seconds())) * time.Second
 }
 
 func (t *failureTable) forget(key string) {
@@ -128,19 +216,23 @@ func (t *failureTable) forget(key string) {
 }
 
 // makeRoom drops the keys whose buckets have refilled (they hold no
-// information), and if that is not enough, a tenth of the keys: under a
-// flood the per-address limit still holds the flooder back. t.mu is held.
+// information), then, if the table is still nearly full, keys that have
+// a try left; a key with none left (a user or address being throttled)
+// is never dropped, so a flood cannot free it. t.mu is held.
 func (t *failureTable) makeRoom(now time.Time) {
+	target := t.maxKeys - t.maxKeys/10
 	for k, lim := range t.keys {
 		if lim.TokensAt(now) >= float64(t.burst) {
 			delete(t.keys, k)
 		}
 	}
-	for k := range t.keys { // map order is unspecified: an arbitrary tenth
-		if len(t.keys) < t.maxKeys-t.maxKeys/10 {
+	for k, lim := range t.keys { // map order is unspecified: arbitrary ones
+		if len(t.keys) < target {
 			break
 		}
-		delete(t.keys, k)
+		if lim.TokensAt(now) >= 1 {
+			delete(t.keys, k)
+		}
 	}
 }
 

@@ -81,14 +81,15 @@ type App struct {
 	// it, honouring trusted_proxies). Default: 100 per 15m.
 	MaxFailedLoginsPerIP *LoginLimit `json:"max_failed_logins_per_ip,omitempty"`
 
-	store    store.Store
-	salt     []byte
-	static   map[string]*client
-	fakeHash secretHash
-	sweeper  *sweeper
-	limiter  *loginLimiter
-	secrets  *secretCache
-	logger   *zap.Logger
+	store        store.Store
+	salt         []byte
+	static       map[string]*client
+	fakeHash     secretHash
+	fakeHashText string
+	sweeper      *sweeper
+	limiter      *loginLimiter
+	secrets      *secretCache
+	logger       *zap.Logger
 }
 
 // StaticClient is a client defined in the config.
@@ -188,6 +189,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	// A hash to check secrets against when the client is unknown, so that
 	// unknown and known client ids cost the same.
 	a.fakeHash = newSecretHash(scryptLogN)
+	a.fakeHashText = a.fakeHash.String()
 
 	if a.StorageRaw == nil {
 		a.StorageRaw = json.RawMessage(`{"module":"bbolt"}`)
@@ -295,7 +297,8 @@ func (a *App) authenticateClient(ctx context.Context, id, secret string) (*clien
 	c, err := a.client(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		a.fakeHash.verify(secret, a.salt)
+		// The same path as a wrong secret, singleflight included.
+		a.secrets.verify(a.fakeHash, a.fakeHashText, secret, a.salt)
 		return nil, errClientAuthFailed
 	case err != nil:
 		return nil, err

@@ -267,7 +267,17 @@ func (t *TokenEndpoint) authenticateClient(r *http.Request, form url.Values) (*c
 	if bodyID := form.Get("client_id"); bodyID != "" && bodyID != id {
 		return nil, errInvalidRequest("client_id in the body does not match the Authorization header")
 	}
-	return t.app.authenticateClient(r.Context(), id, secret)
+	// A failed client authentication counts against the address like a
+	// failed login: each costs scrypt work.
+	ip := clientIP(r)
+	if wait := t.app.limiter.clientWait(ip, time.Now()); wait > 0 {
+		return nil, errTooManyFailures(wait)
+	}
+	c, err := t.app.authenticateClient(r.Context(), id, secret)
+	if errors.Is(err, errClientAuthFailed) {
+		t.app.limiter.clientFailed(ip, time.Now())
+	}
+	return c, err
 }
 
 // requireParam returns a required form parameter.
@@ -297,27 +307,29 @@ func (t *TokenEndpoint) passwordGrant(r *http.Request, c *client, form url.Value
 		return nil, err
 	}
 	ip := clientIP(r)
-	if wait := t.app.limiter.retryAfter(username, ip, time.Now()); wait > 0 {
+	try, wait := t.app.limiter.begin(username, ip, time.Now())
+	if wait > 0 {
 		if ce := t.logger.Check(zapcore.InfoLevel, "login throttled"); ce != nil {
-			ce.Write(zap.String("username", username), zap.String("client_id", c.id), zap.String("remote_ip", ip))
+			ce.Write(zap.String("username", wire.Truncate(username)), zap.String("client_id", c.id), zap.String("remote_ip", ip))
 		}
 		return nil, errTooManyFailures(wait)
 	}
 	userID, err := t.checker.CheckAuth(r.Context(), username, password)
 	switch {
 	case errors.Is(err, authcheck.ErrInvalidCredentials):
-		t.app.limiter.failed(username, ip, time.Now())
+		try.failed(time.Now())
 		if ce := t.logger.Check(zapcore.InfoLevel, "failed login"); ce != nil {
-			ce.Write(zap.String("username", username), zap.String("client_id", c.id), zap.String("remote_ip", ip))
+			ce.Write(zap.String("username", wire.Truncate(username)), zap.String("client_id", c.id), zap.String("remote_ip", ip))
 		}
 		return nil, errInvalidGrant("invalid username or password")
 	case err != nil:
+		try.abandon(time.Now())
 		if ce := t.logger.Check(zapcore.ErrorLevel, "user check unavailable"); ce != nil {
-			ce.Write(zap.String("username", username), zap.String("client_id", c.id), zap.Error(err))
+			ce.Write(zap.String("username", wire.Truncate(username)), zap.String("client_id", c.id), zap.Error(err))
 		}
 		return nil, errTemporarilyUnavailable("the user check is unavailable; try again later")
 	}
-	t.app.limiter.succeeded(username)
+	try.succeeded(time.Now())
 	pair, err := t.app.store.Issue(r.Context(), t.app.grant(c, userID, strings.Join(granted, " ")), time.Now())
 	switch {
 	case errors.Is(err, store.ErrNotFound):

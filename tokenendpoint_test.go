@@ -464,7 +464,7 @@ func TestHTTPSFromATrustedProxyIsAccepted(t *testing.T) {
 		for k, v := range headers {
 			req.Header.Set(k, v)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := plainClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -495,5 +495,5 @@ func (e *env) plainHTTP(t *testing.T, port int, path, authorization string, form
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	return (&env{t: t, client: http.DefaultClient}).do(req)
+	return (&env{t: t, client: plainClient}).do(req)
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
@@ -23,6 +24,10 @@ type groupCommit struct {
 	wake   chan struct{} // a token when the queue is not empty; closed on close
 	done   chan struct{}
 }
+
+// maxGroup bounds the writes of one transaction, so one commit, and the
+// work of rerunning a group whose write failed, stay small.
+const maxGroup = 1000
 
 type pendingWrite struct {
 	fn   func(*bolt.Tx) error
@@ -60,7 +65,12 @@ func (g *groupCommit) loop() {
 		for {
 			g.mu.Lock()
 			writes := g.queue
-			g.queue = nil
+			if len(writes) > maxGroup {
+				writes = writes[:maxGroup:maxGroup]
+				g.queue = slices.Clone(g.queue[maxGroup:])
+			} else {
+				g.queue = nil
+			}
 			g.mu.Unlock()
 			if len(writes) == 0 {
 				break
