@@ -1,7 +1,6 @@
 package oauth2provider
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -81,7 +80,7 @@ func (b *BearerAuth) ServeHTTP(w http.ResponseWriter, r *http.Request, next cadd
 		return b.refuse(w, r, err)
 	}
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	repl.Set("http.auth.user.id", userIDString(tok.UserID))
+	repl.Set("http.auth.user.id", tok.UserText)
 	repl.Set("http.auth.user.client_id", tok.ClientID)
 	repl.Set("http.auth.user.scope", tok.Scope)
 	return next.ServeHTTP(w, r)
@@ -183,16 +182,6 @@ func (b *BearerAuth) challenge(r *http.Request, e *bearerError) string {
 	return c
 }
 
-// userIDString is the user id as text: a JSON string unquoted, a number
-// as written.
-func userIDString(id json.RawMessage) string {
-	var s string
-	if json.Unmarshal(id, &s) == nil {
-		return s
-	}
-	return string(id)
-}
-
 // BearerProvider is the same check as a provider of Caddy's
 // authentication handler, so a route can accept a bearer token or, for
 // instance, HTTP Basic. The authentication handler answers 401 for every
@@ -221,7 +210,7 @@ func (p *BearerProvider) Authenticate(w http.ResponseWriter, r *http.Request) (c
 		return caddyauth.User{}, false, err
 	}
 	return caddyauth.User{
-		ID:       userIDString(tok.UserID),
+		ID:       tok.UserText,
 		Metadata: map[string]string{"client_id": tok.ClientID, "scope": tok.Scope},
 	}, true, nil
 }

@@ -48,7 +48,7 @@ func (t *TokenEndpoint) serveIntrospection(r *http.Request) (any, error) {
 		Scope:     tok.Scope,
 		TokenType: "bearer",
 		Iat:       tok.IssuedAt.Unix(),
-		Sub:       userIDString(tok.UserID),
+		Sub:       tok.UserText,
 	}
 	if tok.Refresh {
 		in.TokenType = "refresh_token"

@@ -37,6 +37,30 @@ var ErrLocked = errors.New("store: database file is locked by another process")
 type Bolt struct {
 	db     *bolt.DB
 	writes *groupCommit
+	cache  *tokenCache
+}
+
+// wtx is a write transaction that notes the tokens it deletes, so that
+// the cache can forget them once the transaction has committed.
+type wtx struct {
+	*bolt.Tx
+	deleted []TokenKey
+}
+
+// update runs fn in a write transaction of its own, then evicts what it
+// deleted.
+func (b *Bolt) update(fn func(w *wtx) error) error {
+	var deleted []TokenKey
+	err := b.db.Update(func(tx *bolt.Tx) error {
+		w := &wtx{Tx: tx}
+		err := fn(w)
+		deleted = w.deleted
+		return err
+	})
+	if err == nil {
+		b.cache.evict(deleted)
+	}
+	return err
 }
 
 // OpenBolt opens (creating if needed, with mode 0600) the bbolt file at
@@ -64,7 +88,7 @@ func OpenBolt(path string, lockTimeout time.Duration) (*Bolt, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("initializing %s: %w", path, err)
 	}
-	return &Bolt{db: db, writes: newGroupCommit(db)}, nil
+	return &Bolt{db: db, writes: newGroupCommit(db), cache: newTokenCache(tokenCacheSize)}, nil
 }
 
 // Close closes the file, after the writes already queued.
@@ -78,6 +102,7 @@ func (b *Bolt) Path() string { return b.db.Path() }
 
 // Drop removes every client and token.
 func (b *Bolt) Drop(ctx context.Context) error {
+	defer b.cache.clear()
 	return b.db.Update(func(tx *bolt.Tx) error {
 		for _, name := range allBuckets {
 			if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
@@ -137,7 +162,7 @@ func (b *Bolt) Clients(ctx context.Context) ([]Client, error) {
 
 // RevokeClient implements Store.
 func (b *Bolt) RevokeClient(ctx context.Context, id string) error {
-	return b.db.Update(func(tx *bolt.Tx) error {
+	return b.update(func(tx *wtx) error {
 		clients := tx.Bucket(bucketClients)
 		if clients.Get([]byte(id)) == nil {
 			return ErrNotFound
@@ -164,7 +189,7 @@ func (b *Bolt) RevokeClient(ctx context.Context, id string) error {
 func (b *Bolt) Issue(ctx context.Context, g Grant, now time.Time) (TokenPair, error) {
 	f := NewFamilyID()
 	pair, records := newPair(f, g, now)
-	err := b.batch(func(tx *bolt.Tx) (error, error) {
+	err := b.batch(func(tx *wtx) (error, error) {
 		// Checked here, not before: a client revoked while its user was
 		// being checked must not get a token.
 		if !g.StaticClient && tx.Bucket(bucketClients).Get([]byte(g.ClientID)) == nil {
@@ -215,7 +240,7 @@ func newPair(f FamilyID, g Grant, now time.Time) (TokenPair, []keyedRecord) {
 	return pair, records
 }
 
-func putRecords(tx *bolt.Tx, records []keyedRecord) error {
+func putRecords(tx *wtx, records []keyedRecord) error {
 	tokens, expiry := tx.Bucket(bucketTokens), tx.Bucket(bucketExpiry)
 	for _, r := range records {
 		if err := tokens.Put(r.key[:], r.rec.encode()); err != nil {
@@ -230,13 +255,28 @@ func putRecords(tx *bolt.Tx, records []keyedRecord) error {
 	return nil
 }
 
-// AccessToken implements Store.
+// AccessToken implements Store. Valid tokens are cached in memory;
+// every deletion evicts, so a revoked token fails on its next use.
 func (b *Bolt) AccessToken(ctx context.Context, token string, now time.Time) (Token, error) {
-	t, err := b.Lookup(ctx, token, now)
-	if err == nil && t.Refresh {
+	key, ok := ParseToken(token)
+	if !ok {
 		return Token{}, ErrNotFound
 	}
-	return t, err
+	t, ok, gen := b.cache.get(key)
+	if !ok {
+		var err error
+		if t, err = b.lookup(key, now); err != nil {
+			return Token{}, err
+		}
+		if t.Refresh {
+			return Token{}, ErrNotFound
+		}
+		b.cache.put(key, t, gen)
+	}
+	if t.Expired(now) {
+		return Token{}, ErrNotFound
+	}
+	return t, nil
 }
 
 // Lookup implements Store.
@@ -245,6 +285,10 @@ func (b *Bolt) Lookup(ctx context.Context, token string, now time.Time) (Token, 
 	if !ok {
 		return Token{}, ErrNotFound
 	}
+	return b.lookup(key, now)
+}
+
+func (b *Bolt) lookup(key TokenKey, now time.Time) (Token, error) {
 	var t Token
 	err := b.db.View(func(tx *bolt.Tx) error {
 		v := tx.Bucket(bucketTokens).Get(key[:])
@@ -270,7 +314,7 @@ func (b *Bolt) RevokeToken(ctx context.Context, token string) error {
 	if !ok {
 		return ErrNotFound
 	}
-	return b.batch(func(tx *bolt.Tx) (error, error) {
+	return b.batch(func(tx *wtx) (error, error) {
 		if tx.Bucket(bucketTokens).Get(key[:]) == nil {
 			return ErrNotFound, nil
 		}
@@ -286,7 +330,7 @@ func (b *Bolt) Refresh(ctx context.Context, refreshToken string, now time.Time, 
 	}
 	f := key.Family()
 	var pair TokenPair
-	err := b.batch(func(tx *bolt.Tx) (error, error) {
+	err := b.batch(func(tx *wtx) (error, error) {
 		tokens := tx.Bucket(bucketTokens)
 		v := tokens.Get(key[:])
 		if v == nil {
@@ -333,26 +377,30 @@ func (b *Bolt) Refresh(ctx context.Context, refreshToken string, now time.Time, 
 // which rolls back the shared transaction and makes every write of it
 // run again alone; so refusals must not fail it. fn may run more than
 // once.
-func (b *Bolt) batch(fn func(tx *bolt.Tx) (outcome, err error)) error {
+func (b *Bolt) batch(fn func(tx *wtx) (outcome, err error)) error {
 	var outcome error
+	var deleted []TokenKey
 	err := b.writes.do(func(tx *bolt.Tx) error {
+		w := &wtx{Tx: tx}
 		var err error
-		outcome, err = fn(tx)
+		outcome, err = fn(w)
+		deleted = w.deleted
 		return err
 	})
 	if err != nil {
 		return err
 	}
+	b.cache.evict(deleted)
 	return outcome
 }
 
 // RevokeFamily implements Store.
 func (b *Bolt) RevokeFamily(ctx context.Context, f FamilyID) error {
-	return b.db.Update(func(tx *bolt.Tx) error { return revokeFamily(tx, f) })
+	return b.update(func(tx *wtx) error { return revokeFamily(tx, f) })
 }
 
 // revokeFamily deletes every token of f and its index entries.
-func revokeFamily(tx *bolt.Tx, f FamilyID) error {
+func revokeFamily(tx *wtx, f FamilyID) error {
 	var keys []TokenKey
 	c := tx.Bucket(bucketTokens).Cursor()
 	for k, _ := c.Seek(f[:]); k != nil && bytes.HasPrefix(k, f[:]); k, _ = c.Next() {
@@ -375,12 +423,13 @@ func revokeFamily(tx *bolt.Tx, f FamilyID) error {
 }
 
 // deleteToken deletes one token and its expiry entry, if it exists.
-func deleteToken(tx *bolt.Tx, k TokenKey) error {
+func deleteToken(tx *wtx, k TokenKey) error {
 	tokens := tx.Bucket(bucketTokens)
 	v := tokens.Get(k[:])
 	if v == nil {
 		return nil
 	}
+	tx.deleted = append(tx.deleted, k)
 	if rec, err := decodeRecord(v); err == nil && rec.expiresAt != 0 {
 		if err := tx.Bucket(bucketExpiry).Delete(expiryKey(rec.expiresAt, k[:])); err != nil {
 			return err
@@ -392,7 +441,7 @@ func deleteToken(tx *bolt.Tx, k TokenKey) error {
 // DeleteExpired implements Store.
 func (b *Bolt) DeleteExpired(ctx context.Context, now time.Time, max int) (int, error) {
 	var n int
-	err := b.db.Update(func(tx *bolt.Tx) error {
+	err := b.update(func(tx *wtx) error {
 		n = 0
 		var expired [][]byte
 		c := tx.Bucket(bucketExpiry).Cursor()
@@ -413,6 +462,7 @@ func (b *Bolt) DeleteExpired(ctx context.Context, now time.Time, max int) (int, 
 			if err := tokens.Delete(tk[:]); err != nil {
 				return err
 			}
+			tx.deleted = append(tx.deleted, tk)
 			if err := tx.Bucket(bucketExpiry).Delete(k); err != nil {
 				return err
 			}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"time"
 )
@@ -105,6 +106,7 @@ func (r *tokenRecord) token(f FamilyID) Token {
 		ClientID:     r.clientID,
 		StaticClient: r.staticClient,
 		UserID:       r.userID,
+		UserText:     userText(r.userID),
 		Scope:        r.scope,
 		Family:       f,
 		IssuedAt:     time.Unix(0, r.issuedAt),
@@ -113,4 +115,16 @@ func (r *tokenRecord) token(f FamilyID) Token {
 		t.ExpiresAt = time.Unix(0, r.expiresAt)
 	}
 	return t
+}
+
+// userText is a JSON user id as text: a string unquoted, a number as
+// written, nothing for none.
+func userText(id []byte) string {
+	if len(id) > 0 && id[0] == '"' {
+		var s string
+		if json.Unmarshal(id, &s) == nil {
+			return s
+		}
+	}
+	return string(id)
 }

@@ -59,6 +59,7 @@ type Token struct {
 	ClientID     string
 	StaticClient bool
 	UserID       json.RawMessage
+	UserText     string // UserID as text: a string unquoted, a number as written
 	Scope        string
 	Family       FamilyID
 	IssuedAt     time.Time

@@ -62,21 +62,29 @@ func ParseToken(tok string) (TokenKey, bool) {
 	if len(tok) != tokenTextLen || tok[familyTextLen] != '.' {
 		return TokenKey{}, false
 	}
+	// Work on a copy on the stack: the gate parses a token per request,
+	// and converting the string would allocate.
+	var text [tokenTextLen]byte
+	copy(text[:], tok)
 	var f FamilyID
-	if n, err := base64.RawURLEncoding.Strict().Decode(f[:], []byte(tok[:familyTextLen])); err != nil || n != familyIDLen {
+	if n, err := strictBase64.Decode(f[:], text[:familyTextLen]); err != nil || n != familyIDLen {
 		return TokenKey{}, false
 	}
 	var secret [secretLen]byte
-	if n, err := base64.RawURLEncoding.Strict().Decode(secret[:], []byte(tok[familyTextLen+1:])); err != nil || n != secretLen {
+	if n, err := strictBase64.Decode(secret[:], text[familyTextLen+1:]); err != nil || n != secretLen {
 		return TokenKey{}, false
 	}
-	return keyOf(f, tok), true
+	return keyOfText(f, text[:]), true
 }
 
-func keyOf(f FamilyID, tok string) TokenKey {
+var strictBase64 = base64.RawURLEncoding.Strict()
+
+func keyOf(f FamilyID, tok string) TokenKey { return keyOfText(f, []byte(tok)) }
+
+func keyOfText(f FamilyID, text []byte) TokenKey {
 	var k TokenKey
 	copy(k[:familyIDLen], f[:])
-	d := sha256.Sum256([]byte(tok))
+	d := sha256.Sum256(text)
 	copy(k[familyIDLen:], d[:])
 	return k
 }
