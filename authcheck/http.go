@@ -74,8 +74,13 @@ func (h *HTTP) Provision(ctx caddy.Context) error {
 	}
 	u, _ := url.Parse(h.URL) // validated above
 	h.where = u.Scheme + "://" + u.Host + u.EscapedPath()
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	// A login storm must reuse connections to the accounts service, not
+	// open one per login (the default keeps 2 idle per host).
+	transport.MaxIdleConnsPerHost = 256
 	h.client = &http.Client{
-		Timeout: time.Duration(h.Timeout),
+		Transport: transport,
+		Timeout:   time.Duration(h.Timeout),
 		// A redirect is not an answer; following one could send the
 		// password somewhere else.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
