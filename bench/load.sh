@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The load test: builds ./cmd/caddy and the peer (bench/peer), starts both
-# on loopback with a local upstream user check, and runs wrk against
+# on loopback with a local upstream user check (the peer binary in its
+# -serve-check mode: a plain Go server, so that neither side pays for the
+# other's upstream), and runs wrk against
 #   1. an unprotected respond route (the ceiling),
 #   2. the same route behind oauth2_bearer with a valid token,
 #   3. the same route behind basic_auth (Caddy's own, cached),
@@ -79,14 +81,10 @@ https://localhost:9643 {
 		respond "ok"
 	}
 }
-
-# The upstream user check: every user is valid, as user 42.
-http://127.0.0.1:9281 {
-	bind 127.0.0.1
-	respond \`{"user_id": 42}\` 200
-}
 CADDYFILE
 
+"$W/peer" -serve-check 127.0.0.1:9281 > "$W/check.log" 2>&1 &
+pids+=($!)
 "$W/caddy" run --config "$W/Caddyfile" > "$W/caddy.log" 2>&1 &
 caddy_pid=$!
 pids+=("$caddy_pid")

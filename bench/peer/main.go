@@ -32,7 +32,18 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:9644", "address to listen on (HTTPS)")
 	check := flag.String("check", "http://127.0.0.1:9281/check", "the upstream user check")
 	clients := flag.Int("clients", 4, "clients bench-1 … bench-n, secret bench-secret")
+	serveCheck := flag.String("serve-check", "", "instead, serve the upstream user check at this address (plain HTTP): every user is valid, as user 42")
 	flag.Parse()
+	if *serveCheck != "" {
+		log.Fatal(http.ListenAndServe(*serveCheck, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, _, ok := r.BasicAuth(); !ok {
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"user_id": 42}`))
+		})))
+	}
 
 	manager := manage.NewDefaultManager()
 	manager.SetPasswordTokenCfg(manage.DefaultPasswordTokenCfg)
