@@ -221,7 +221,7 @@ func TestBadConfigFailsWithAClearMessage(t *testing.T) {
 		"oauth2 global option twice":  {"oauth2 {", "oauth2 {\n\t}\n\toauth2 {", "oauth2: the global option may be given only once"},
 		"bad max_failed_logins":       {"access_token_lifetime 1h", "access_token_lifetime 1h\n\t\tmax_failed_logins 0 1m", `max_failed_logins: "0" is not a positive number`},
 		"issuer not https":            {"refresh_requires_user_id", "refresh_requires_user_id\n\t\tissuer http://x.example", "issuer must be an https URL"},
-		"token path off":              {"token_path /refused/token", "token_path off", "token_path cannot be off"},
+		"two endpoints on one path":   {"revocation_path /moved/logout", "revocation_path /moved/token", "revocation_path and token_path are both /moved/token"},
 		"relative path":               {"refresh_requires_user_id", "refresh_requires_user_id\n\t\trevocation_path revoke", "revocation_path must be a path starting with /"},
 		"bad failed-login window":     {"access_token_lifetime 1h", "access_token_lifetime 1h\n\t\tmax_failed_logins_per_ip 5 soon", `max_failed_logins_per_ip: bad window "soon"`},
 	} {

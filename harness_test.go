@@ -207,6 +207,12 @@ localhost:9443 {
 		metadata_path /moved/meta
 		issuer https://localhost:9443/moved
 	}
+	oauth2_token /inspect/* {
+		token_path off
+		revocation_path off
+		metadata_path off
+		introspection_path /inspect/introspect
+	}
 	handle /api/* {
 		oauth2_bearer {{.Realm}}
 		reverse_proxy {{.Backend}} {

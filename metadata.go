@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"sync"
+	"time"
 )
 
 // metadata is the RFC 8414 authorization server metadata.
@@ -26,6 +28,10 @@ var clientSecretBasic = []string{"client_secret_basic"}
 
 // serveMetadata answers GET /.well-known/oauth-authorization-server.
 func (t *TokenEndpoint) serveMetadata(w http.ResponseWriter, r *http.Request) {
+	if requireSSL(t.RequireSSL) && !viaHTTPS(r) {
+		writeOAuthError(w, r, errInvalidRequest("this endpoint requires HTTPS"))
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "invalid_request", "error_description": "the metadata is read with GET"})
@@ -65,8 +71,16 @@ func (t *TokenEndpoint) serveMetadata(w http.ResponseWriter, r *http.Request) {
 	writeBody(w, http.StatusOK, m)
 }
 
-// scopesSupported is every scope some client may ask for, sorted.
+// scopesSupported is every scope some client may ask for, sorted. It
+// reads every stored client, so the list is kept for a few seconds: the
+// document is public, and must not be a way to make the store work.
 func (a *App) scopesSupported(ctx context.Context) []string {
+	l := a.scopeList
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if time.Since(l.at) < scopesTTL {
+		return l.scopes
+	}
 	var scopes []string
 	for _, c := range a.static {
 		scopes = append(scopes, c.scopes...)
@@ -77,5 +91,14 @@ func (a *App) scopesSupported(ctx context.Context) []string {
 		}
 	}
 	slices.Sort(scopes)
-	return slices.Compact(scopes)
+	l.scopes, l.at = slices.Compact(scopes), time.Now()
+	return l.scopes
+}
+
+const scopesTTL = 10 * time.Second
+
+type scopeList struct {
+	mu     sync.Mutex
+	scopes []string
+	at     time.Time
 }

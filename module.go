@@ -90,6 +90,7 @@ type App struct {
 	limiter      *loginLimiter
 	secrets      *secretCache
 	logger       *zap.Logger
+	scopeList    *scopeList // the metadata's, kept for scopesTTL
 }
 
 // StaticClient is a client defined in the config.
@@ -173,6 +174,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.limiter = newLoginLimiter(perUser, perIP)
 	a.secrets = newSecretCache(secretCacheSize)
+	a.scopeList = new(scopeList)
 
 	a.static = make(map[string]*client, len(a.Clients))
 	for i, sc := range a.Clients {

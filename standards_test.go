@@ -89,6 +89,9 @@ func TestRevokingARefreshTokenLogsTheFamilyOut(t *testing.T) {
 func TestRevokingAnAccessTokenRevokesOnlyIt(t *testing.T) {
 	e := startCaddy(t, testConfig{})
 	pair := e.login("other")
+	if r := e.get("/api/x", pair.str("access_token")); r.status != 200 { // now in the gate's cache
+		t.Fatalf("before revocation: %d", r.status)
+	}
 	if r := e.post(DefaultRevocationPath, basic("other", "other-secret"),
 		url.Values{"token": {pair.str("access_token")}, "token_type_hint": {"access_token"}}); r.status != 200 {
 		t.Fatalf("%d %s", r.status, r.body)
@@ -147,6 +150,7 @@ func TestIntrospection(t *testing.T) {
 		return pair.AccessToken
 	}()
 	revoked := e.login("other")
+	e.get("/api/x", revoked.str("access_token")) // cached by the gate
 	e.revoke("other", revoked.str("refresh_token"))
 	used := e.login("other")
 	e.refresh("other", used.str("refresh_token"))
@@ -232,5 +236,27 @@ func TestEndpointsCanBeMovedOrSwitchedOff(t *testing.T) {
 	// Switched off: the request passes on, here to the site's 404.
 	if r := e.post("/moved/introspect", basic("other", "other-secret"), url.Values{"token": {"x"}}); r.status != http.StatusNotFound {
 		t.Fatalf("switched-off introspection: %d %s", r.status, r.body)
+	}
+	// An issuer that only introspects needs no auth_check.
+	live := e.login("app")
+	r := e.post("/inspect/introspect", basic("other", "other-secret"), url.Values{"token": {live.str("access_token")}})
+	if r.status != 200 || r.json["active"] != true {
+		t.Fatalf("introspection-only issuer: %d %s", r.status, r.body)
+	}
+	if r := e.post("/inspect/token", basic("other", "other-secret"), aliceForm); r.status != http.StatusNotFound {
+		t.Fatalf("its switched-off token endpoint: %d", r.status)
+	}
+}
+
+func TestMetadataRequiresHTTPS(t *testing.T) {
+	startCaddy(t, testConfig{})
+	resp, err := plainClient.Get("http://127.0.0.1:9082/.well-known/oauth-authorization-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	// :9082 has an oauth2_token with the default paths and require_ssl.
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("metadata over plain HTTP: %d", resp.StatusCode)
 	}
 }

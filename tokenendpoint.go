@@ -48,7 +48,9 @@ type TokenEndpoint struct {
 	// seed did. Without it, a user_id that is sent must still match.
 	RefreshRequiresUserID bool `json:"refresh_requires_user_id,omitempty"`
 
-	// The path of each endpoint; "off" switches one off. Defaults:
+	// The path of each endpoint; "off" switches one off (the token
+	// endpoint too, for an issuer that only revokes or introspects; then
+	// auth_check may be left out). No two may be the same. Defaults:
 	// /oauth2/token, /oauth2/revoke, /oauth2/introspect, and RFC 8414's
 	// /.well-known/oauth-authorization-server (followed by the issuer's
 	// path, if it has one).
@@ -91,7 +93,13 @@ func (t *TokenEndpoint) Provision(ctx caddy.Context) error {
 		return err
 	}
 	t.app = app.(*App)
+	if err := t.provisionEndpoints(); err != nil {
+		return err
+	}
 	if t.AuthCheckRaw == nil {
+		if t.TokenPath == "off" {
+			return nil // no password grant to check
+		}
 		return errors.New("oauth2_token: auth_check is required (the URL that checks usernames and passwords)")
 	}
 	mod, err := ctx.LoadModule(t, "AuthCheckRaw")
@@ -99,7 +107,7 @@ func (t *TokenEndpoint) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("oauth2_token: %w", err)
 	}
 	t.checker = mod.(authcheck.AuthChecker)
-	return t.provisionEndpoints()
+	return nil
 }
 
 // provisionEndpoints validates the issuer and sets the endpoint paths.
@@ -131,8 +139,16 @@ func (t *TokenEndpoint) provisionEndpoints() error {
 			return fmt.Errorf("oauth2_token: %s must be a path starting with / or off: %q", p.name, *p.field)
 		}
 	}
-	if t.TokenPath == "off" {
-		return errors.New("oauth2_token: token_path cannot be off: the token endpoint is the point of the handler")
+	seen := map[string]string{}
+	for name, path := range map[string]string{"token_path": t.TokenPath, "revocation_path": t.RevocationPath,
+		"introspection_path": t.IntrospectionPath, "metadata_path": t.MetadataPath} {
+		if path == "off" {
+			continue
+		}
+		if other, dup := seen[path]; dup {
+			return fmt.Errorf("oauth2_token: %s and %s are both %s", min(name, other), max(name, other), path)
+		}
+		seen[path] = name
 	}
 	return nil
 }
@@ -409,17 +425,21 @@ func (t *TokenEndpoint) refreshGrant(r *http.Request, c *client, form url.Values
 		if userID != "" && !sameUserID(old.UserID, userID) {
 			return store.Grant{}, errInvalidGrant("user_id does not match the refresh token")
 		}
-		// A refresh may narrow the scope, never widen it (RFC 6749 §6),
-		// and never beyond what the client may still have.
+		// A refresh may narrow the access token's scope, never widen it,
+		// and the new refresh token keeps the old one's (RFC 6749 §6) —
+		// never beyond what the client may still have.
 		original, _ = wire.ParseScope(old.Scope)
-		granted = intersect(original, c.scopes)
+		allowed := intersect(original, c.scopes)
+		granted = allowed
 		if len(requested) > 0 {
-			if s, ok := subset(requested, granted); !ok {
+			if s, ok := subset(requested, allowed); !ok {
 				return store.Grant{}, errInvalidScope("scope %q was not granted to this refresh token", wire.Truncate(s))
 			}
 			granted = requested
 		}
-		return t.app.grant(c, old.UserID, strings.Join(granted, " ")), nil
+		g := t.app.grant(c, old.UserID, strings.Join(granted, " "))
+		g.RefreshScope = strings.Join(allowed, " ")
+		return g, nil
 	})
 	switch {
 	case errors.Is(err, store.ErrTokenReused):

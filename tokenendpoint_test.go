@@ -131,10 +131,15 @@ func TestRefreshMayNarrowTheScopeButNotWidenIt(t *testing.T) {
 	if got := e.get("/write/x", narrow.str("access_token")); got.status != http.StatusForbidden {
 		t.Errorf("narrowed token still writes: %d", got.status)
 	}
-	// Without a scope, a refresh keeps the scope it had.
+	// The narrowing was the access token's only: the new refresh token
+	// keeps the scope of the one it replaced (RFC 6749 §6), so a refresh
+	// without a scope gets it all back.
 	again := e.refresh("app", narrow.str("refresh_token"))
-	if got := e.get("/api/x", again.str("access_token")); got.str("scope") != "read" {
+	if got := e.get("/api/x", again.str("access_token")); got.str("scope") != "read write" {
 		t.Errorf("scope after refresh: %s", got.body)
+	}
+	if r := e.introspect("other", again.str("refresh_token")); r.str("scope") != "read write" {
+		t.Errorf("refresh token scope: %s", r.body)
 	}
 }
 

@@ -92,7 +92,7 @@ pids+=("$caddy_pid")
 pids+=($!)
 
 for _ in $(seq 1 100); do
-	if curl -sk -o /dev/null https://localhost:9643/open && curl -sk -o /dev/null https://127.0.0.1:9644/bearer; then
+	if curl -sk -o /dev/null https://localhost:9643/open && curl -sk -o /dev/null https://localhost:9644/bearer; then
 		break
 	fi
 	sleep 0.2
@@ -103,34 +103,46 @@ token() { # url client-basic → access token
 		sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p'
 }
 TOKEN=$(token https://localhost:9643/oauth2/token "${basics[0]}")
-PEER_TOKEN=$(token https://127.0.0.1:9644/oauth2/token "${basics[0]}")
+PEER_TOKEN=$(token https://localhost:9644/oauth2/token "${basics[0]}")
 [ -n "$TOKEN" ] && [ -n "$PEER_TOKEN" ] || { echo "could not get tokens; see $W/caddy.log, $W/peer.log" >&2; KEEP=1; exit 1; }
+
+# Warm up what caches: basic_auth's bcrypt result, and each client's
+# scrypt check, so that no run measures a first hash.
+BASIC_AUTH="Basic $(printf 'bench:bench-pw' | base64 -w0)"
+curl -sk -o /dev/null -H "Authorization: $BASIC_AUTH" https://localhost:9643/basic
+curl -sk -o /dev/null -H "Authorization: Bearer $TOKEN" https://localhost:9643/bearer
+for b in "${basics[@]}"; do token https://localhost:9643/oauth2/token "$b" >/dev/null; token https://localhost:9644/oauth2/token "$b" >/dev/null; done
 
 # run <name> <wrk args…>: one wrk run, its summary line kept in $W/results.
 run() {
 	local name=$1
 	shift
 	echo "wrk: $name" >&2
-	wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$@" > "$W/$name.wrk" 2>&1
+	wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "$@" > "$W/$name.wrk" 2>&1 || echo "wrk failed: $name (see $W/$name.wrk)" >&2
+	# requests/s counts only 2xx answers: a run of errors must not look fast.
 	awk -v name="$name" '
 		function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
-		/Requests\/sec/ { rps = $2 }
+		function secs(v) { if (v ~ /ms$/) return v / 1000; if (v ~ /m$/) return v * 60; return v + 0 }
+		/requests in/ { total = $1; dur = secs(substr($4, 1, length($4) - 1)) }
 		/^ +50%/ { p50 = ms($2) }
 		/^ +99%/ { p99 = ms($2) }
 		/Non-2xx/ { bad = $NF }
-		/requests in/ { total = $1 }
-		END { printf "%s %s %s %s %s %s\n", name, rps, p50, p99, (bad == "" ? 0 : bad), total }
+		/Socket errors/ { errs = $0 }
+		END {
+			ok = total - bad
+			printf "%s %s %s %s %s %s\n", name, (dur > 0 ? ok / dur : 0), p50, p99, bad + 0, (errs == "" ? "-" : "errors")
+		}
 	' "$W/$name.wrk" >> "$W/results"
 }
 
 run open https://localhost:9643/open
 run bearer -H "Authorization: Bearer $TOKEN" https://localhost:9643/bearer
-run basic_auth -H "Authorization: Basic $(printf 'bench:bench-pw' | base64 -w0)" https://localhost:9643/basic
+run basic_auth -H "Authorization: $BASIC_AUTH" https://localhost:9643/basic
 run password -s bench/wrk/password.lua https://localhost:9643/oauth2/token -- "$W" "${basics[@]}"
 run refresh -s bench/wrk/refresh.lua https://localhost:9643/oauth2/token -- "$W" "${basics[@]}"
-run peer_bearer -H "Authorization: Bearer $PEER_TOKEN" https://127.0.0.1:9644/bearer
+run peer_bearer -H "Authorization: Bearer $PEER_TOKEN" https://localhost:9644/bearer
 mkdir -p "$W/peer-rt"
-run peer_password -s bench/wrk/password.lua https://127.0.0.1:9644/oauth2/token -- "$W/peer-rt" "${basics[@]}"
+run peer_password -s bench/wrk/password.lua https://localhost:9644/oauth2/token -- "$W/peer-rt" "${basics[@]}"
 
 echo
 echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, wrk -t$THREADS -c$CONNS -d$DURATION"
@@ -138,18 +150,23 @@ awk '
 	NR == FNR && $1 == "open" { ceiling = $2 }
 	{ rows[NR] = $0 }
 	END {
-		printf "%-14s %12s %10s %10s %8s   %s\n", "run", "requests/s", "p50 ms", "p99 ms", "non-2xx", "vs open"
+		printf "%-14s %12s %10s %10s %8s %8s   %s\n", "run", "2xx/s", "p50 ms", "p99 ms", "non-2xx", "sockets", "vs open"
 		for (i = 1; i <= NR; i++) {
 			split(rows[i], f, " ")
 			ratio = (f[1] == "bearer" || f[1] == "basic_auth") ? sprintf("%.2f", f[2] / ceiling) : ""
-			printf "%-14s %12.0f %10.2f %10.2f %8s   %s\n", f[1], f[2], f[3], f[4], f[5], ratio
+			printf "%-14s %12.0f %10.2f %10.2f %8s %8s   %s\n", f[1], f[2], f[3], f[4], f[5], (f[6] == "-" ? "ok" : f[6]), ratio
 		}
 	}
 ' "$W/results"
 
 echo
-echo "Caddy's resident memory under the bearer load, every 5 s for ${MEMTIME} s:"
-wrk -t"$THREADS" -c"$CONNS" -d"${MEMTIME}s" -H "Authorization: Bearer $TOKEN" https://localhost:9643/bearer > "$W/mem.wrk" 2>&1 &
+# A pool of live access tokens (the refresh run rotated away the first
+# run's): another short password run.
+mkdir -p "$W/pool"
+wrk -t"$THREADS" -c"$CONNS" -d5s -s bench/wrk/password.lua https://localhost:9643/oauth2/token -- "$W/pool" "${basics[@]}" > "$W/pool.wrk" 2>&1
+pool=$(cat "$W"/pool/at-*.txt | wc -l)
+echo "Caddy's resident memory under the bearer load, cycling through $pool access tokens, every 5 s for ${MEMTIME} s:"
+wrk -t"$THREADS" -c"$CONNS" -d"${MEMTIME}s" -s bench/wrk/bearer_pool.lua https://localhost:9643/bearer -- "$W"/pool/at-*.txt > "$W/mem.wrk" 2>&1 &
 wrk_pid=$!
 samples=""
 for _ in $(seq 0 5 "$MEMTIME"); do
@@ -159,3 +176,4 @@ for _ in $(seq 0 5 "$MEMTIME"); do
 done
 wait "$wrk_pid" || true
 echo "RSS MiB: $samples"
+grep -E "Requests/sec|Non-2xx" "$W/mem.wrk" | sed 's/^/  /' 

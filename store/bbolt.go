@@ -180,6 +180,10 @@ func (b *Bolt) RevokeClient(ctx context.Context, id string) error {
 			if err := revokeFamily(tx, f); err != nil {
 				return err
 			}
+			// Also the entry of a family that had no token left.
+			if err := tx.Bucket(bucketClientFamilies).Delete(clientFamilyKey(id, f)); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -230,6 +234,9 @@ func newPair(f FamilyID, g Grant, now time.Time) (TokenPair, []keyedRecord) {
 		refresh, refreshKey := NewToken(f)
 		rt := base
 		rt.kind = kindRefresh
+		if g.RefreshScope != "" {
+			rt.scope = g.RefreshScope
+		}
 		if g.RefreshLifetime > 0 {
 			rt.expiresAt = now.Add(g.RefreshLifetime).UnixNano()
 		}
@@ -315,11 +322,24 @@ func (b *Bolt) RevokeToken(ctx context.Context, token string) error {
 		return ErrNotFound
 	}
 	return b.batch(func(tx *wtx) (error, error) {
-		if tx.Bucket(bucketTokens).Get(key[:]) == nil {
+		rec, err := decodeRecord(tx.Bucket(bucketTokens).Get(key[:]))
+		if err != nil {
 			return ErrNotFound, nil
 		}
-		return nil, deleteToken(tx, key)
+		if err := deleteToken(tx, key); err != nil {
+			return nil, err
+		}
+		return nil, forgetFamilyIfEmpty(tx, key.Family(), rec.clientID)
 	})
+}
+
+// forgetFamilyIfEmpty drops the client's index entry of a family that
+// has no token left.
+func forgetFamilyIfEmpty(tx *wtx, f FamilyID, clientID string) error {
+	if k, _ := tx.Bucket(bucketTokens).Cursor().Seek(f[:]); k != nil && bytes.HasPrefix(k, f[:]) {
+		return nil
+	}
+	return tx.Bucket(bucketClientFamilies).Delete(clientFamilyKey(clientID, f))
 }
 
 // Refresh implements Store.
@@ -468,12 +488,9 @@ func (b *Bolt) DeleteExpired(ctx context.Context, now time.Time, max int) (int, 
 			}
 			n++
 		}
-		// Forget families that have no token left.
 		for f, clientID := range families {
-			if k, _ := tokens.Cursor().Seek(f[:]); k == nil || !bytes.HasPrefix(k, f[:]) {
-				if err := tx.Bucket(bucketClientFamilies).Delete(clientFamilyKey(clientID, f)); err != nil {
-					return err
-				}
+			if err := forgetFamilyIfEmpty(tx, f, clientID); err != nil {
+				return err
 			}
 		}
 		return nil

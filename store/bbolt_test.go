@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 var ctx = context.Background()
@@ -412,5 +415,72 @@ func TestRevokeTokenRevokesOnlyThatToken(t *testing.T) {
 	}
 	if err := b.RevokeToken(ctx, pair.AccessToken); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("revoking twice: %v", err)
+	}
+}
+
+func clientFamilies(t *testing.T, b *Bolt, clientID string) int {
+	t.Helper()
+	n := 0
+	_ = b.db.View(func(tx *bolt.Tx) error {
+		prefix := clientFamilyPrefix(clientID)
+		c := tx.Bucket(bucketClientFamilies).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+func TestNoFamilyIndexIsLeftBehind(t *testing.T) {
+	b := openTest(t)
+	now := time.Now()
+	if err := b.CreateClient(ctx, Client{ID: "machine"}); err != nil {
+		t.Fatal(err)
+	}
+	g := grant()
+	g.ClientID, g.StaticClient, g.RefreshLifetime = "machine", false, -1
+	p, _ := b.Issue(ctx, g, now)
+	q, _ := b.Issue(ctx, g, now)
+	if n := clientFamilies(t, b, "machine"); n != 2 {
+		t.Fatalf("%d index entries, want 2", n)
+	}
+	if err := b.RevokeToken(ctx, p.AccessToken); err != nil {
+		t.Fatal(err)
+	}
+	if n := clientFamilies(t, b, "machine"); n != 1 {
+		t.Fatalf("%d index entries after revoking a family's only token, want 1", n)
+	}
+	if err := b.RevokeClient(ctx, "machine"); err != nil {
+		t.Fatal(err)
+	}
+	if n := clientFamilies(t, b, "machine"); n != 0 {
+		t.Fatalf("%d index entries after revoking the client", n)
+	}
+	if _, err := b.AccessToken(ctx, q.AccessToken, now); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the client's token: %v", err)
+	}
+}
+
+func TestRefreshTokenKeepsItsScopeWhenTheAccessTokenIsNarrowed(t *testing.T) {
+	b := openTest(t)
+	now := time.Now()
+	g := grant()
+	g.Scope = "read write"
+	p, _ := b.Issue(ctx, g, now)
+	next, err := b.Refresh(ctx, p.RefreshToken, now, func(old Token) (Grant, error) {
+		n := grant()
+		n.Scope, n.RefreshScope = "read", old.Scope
+		return n, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.Access.Scope != "read" {
+		t.Fatalf("access scope %q", next.Access.Scope)
+	}
+	rt, err := b.Lookup(ctx, next.RefreshToken, now)
+	if err != nil || rt.Scope != "read write" {
+		t.Fatalf("refresh scope %q, %v", rt.Scope, err)
 	}
 }

@@ -145,3 +145,42 @@ func TestCacheIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// When a write in a shared commit fails, the others run again alone;
+// their deletions are still evicted.
+func TestEvictionSurvivesAGroupRerun(t *testing.T) {
+	b := openTest(t)
+	now := time.Now()
+	for round := range 20 {
+		victim, _ := b.Issue(ctx, grant(), now)
+		other, _ := b.Issue(ctx, grant(), now)
+		if _, err := b.AccessToken(ctx, victim.AccessToken, now); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range 10 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				// A check that panics fails its write, and with it the
+				// shared transaction.
+				_, _ = b.Refresh(ctx, other.RefreshToken, now, func(Token) (Grant, error) { panic("a bug") })
+			}()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if err := b.RevokeToken(ctx, victim.AccessToken); err != nil {
+				t.Error(err)
+			}
+		}()
+		close(start)
+		wg.Wait()
+		if _, err := b.AccessToken(ctx, victim.AccessToken, now); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("round %d: a revoked token passed after a rerun of its commit: %v", round, err)
+		}
+	}
+}

@@ -45,6 +45,10 @@ type Grant struct {
 	UserID json.RawMessage
 	// Scope is the granted scope, space-separated (RFC 6749 §3.3).
 	Scope string
+	// RefreshScope, if set, is the refresh token's scope when it is wider
+	// than the access token's: a refresh that narrows the scope narrows
+	// the new access token only (RFC 6749 §6).
+	RefreshScope string
 
 	AccessLifetime time.Duration
 	// RefreshLifetime 0 means the refresh token never expires; a
