@@ -1,6 +1,7 @@
 package store
 
 import (
+	"math/rand/v2"
 	"sync"
 )
 
@@ -43,6 +44,12 @@ func (c *tokenCache) put(k TokenKey, t Token, gen uint64) {
 		return
 	}
 	if len(c.m) >= c.max {
+		// Full: when more tokens are active than fit, churning the whole
+		// cache costs more than it saves, so only one newcomer in eight
+		// gets in, and makes room by dropping an arbitrary tenth.
+		if rand.IntN(8) != 0 {
+			return
+		}
 		for key := range c.m { // map order is unspecified: an arbitrary tenth
 			delete(c.m, key)
 			if len(c.m) < c.max-c.max/10 {
