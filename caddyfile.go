@@ -33,10 +33,13 @@ func init() {
 //		sweep_interval <duration>
 //		max_failed_logins <max> <window>|off
 //		max_failed_logins_per_ip <max> <window>|off
-//		client <client_id> <secret_hash> {
+//		client <client_id> <secret_hash>|public {
 //			grant_types <grant...>
 //			scopes <scope...>
 //			default_scope <scope...>
+//			redirect_uri <uri...>
+//			name "<shown on the login page>"
+//			skip_consent
 //		}
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
@@ -148,12 +151,29 @@ func parseLoginLimit(d *caddyfile.Dispenser) (*LoginLimit, error) {
 func parseClient(d *caddyfile.Dispenser) (StaticClient, error) {
 	args := d.RemainingArgs()
 	if len(args) != 2 {
-		return StaticClient{}, d.Errf("oauth2: client takes <client_id> <secret_hash> (make the hash with: caddy oauth2 hash-secret)")
+		return StaticClient{}, d.Errf("oauth2: client takes <client_id> <secret_hash>|public (make the hash with: caddy oauth2 hash-secret)")
 	}
 	c := StaticClient{ID: args[0], SecretHash: args[1]}
+	if args[1] == "public" {
+		c.SecretHash, c.Public = "", true
+	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		opt := d.Val()
 		values := d.RemainingArgs()
+		switch opt {
+		case "skip_consent":
+			if len(values) != 0 {
+				return c, d.Errf("oauth2: client %s: skip_consent takes no value", c.ID)
+			}
+			c.SkipConsent = true
+			continue
+		case "name":
+			if len(values) != 1 {
+				return c, d.Errf("oauth2: client %s: name takes one value (quote it)", c.ID)
+			}
+			c.Name = values[0]
+			continue
+		}
 		if len(values) == 0 {
 			return c, d.Errf("oauth2: client %s: %s needs at least one value", c.ID, opt)
 		}
@@ -164,6 +184,8 @@ func parseClient(d *caddyfile.Dispenser) (StaticClient, error) {
 			c.Scopes = append(c.Scopes, values...)
 		case "default_scope":
 			c.DefaultScope = append(c.DefaultScope, values...)
+		case "redirect_uri":
+			c.RedirectURIs = append(c.RedirectURIs, values...)
 		default:
 			return c, d.Errf("oauth2: client %s: unknown subdirective %q", c.ID, opt)
 		}
@@ -186,6 +208,10 @@ func parseClient(d *caddyfile.Dispenser) (StaticClient, error) {
 //		introspection_path <path>|off
 //		metadata_path <path>|off
 //		issuer <url>
+//		authorize [<path>|off] {
+//			login_template <file>
+//			code_lifetime <duration>
+//		}
 //	}
 //
 // It serves its endpoints' paths (by default /oauth2/token,
@@ -222,6 +248,31 @@ func (t *TokenEndpoint) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			t.RefreshRequiresUserID = true
+		case "authorize":
+			if d.NextArg() {
+				t.AuthorizePath = d.Val()
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			for nesting := d.Nesting(); d.NextBlock(nesting); {
+				switch sub := d.Val(); sub {
+				case "login_template":
+					v, err := oneArg(d)
+					if err != nil {
+						return err
+					}
+					t.LoginTemplate = v
+				case "code_lifetime":
+					dur, err := durationArg(d)
+					if err != nil {
+						return err
+					}
+					t.CodeLifetime = dur
+				default:
+					return d.Errf("oauth2_token: authorize: unknown subdirective %q", sub)
+				}
+			}
 		case "token_path", "revocation_path", "introspection_path", "metadata_path", "issuer":
 			v, err := oneArg(d)
 			if err != nil {

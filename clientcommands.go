@@ -31,7 +31,7 @@ import (
 
 func addClientCommands(cmd *cobra.Command) {
 	create := &cobra.Command{
-		Use:   "create-client [--json] [--grant-types a,b] [--scopes x,y] [--default-scope x]",
+		Use:   "create-client [--json] [--grant-types a,b] [--scopes x,y] [--default-scope x] [--public] [--redirect-uri u,v] [--name n] [--skip-consent]",
 		Short: "Creates a client and prints its id and secret (the secret only this once)",
 		Args:  cobra.NoArgs,
 		RunE:  caddycmd.WrapCommandFuncForCobra(cmdCreateClient),
@@ -40,6 +40,10 @@ func addClientCommands(cmd *cobra.Command) {
 	create.Flags().String("grant-types", "", "Comma-separated grants the client may use (default: password,refresh_token)")
 	create.Flags().String("scopes", "", "Comma-separated scopes the client may ask for")
 	create.Flags().String("default-scope", "", "Comma-separated scopes granted when the client asks for none")
+	create.Flags().Bool("public", false, "A public client (browser or native app): no secret, authorization_code with PKCE")
+	create.Flags().String("redirect-uri", "", "Comma-separated redirect URIs, for the authorization_code grant")
+	create.Flags().String("name", "", "The name the login page shows")
+	create.Flags().Bool("skip-consent", false, "Do not ask the user to consent (first-party apps)")
 
 	list := &cobra.Command{
 		Use:   "list-clients [--json]",
@@ -80,9 +84,13 @@ while a Caddy answers on the admin address.
 
 func cmdCreateClient(fl caddycmd.Flags) (int, error) {
 	req := ClientRequest{
+		Public:       fl.Bool("public"),
 		GrantTypes:   splitList(fl.String("grant-types")),
 		Scopes:       splitList(fl.String("scopes")),
 		DefaultScope: splitList(fl.String("default-scope")),
+		RedirectURIs: splitList(fl.String("redirect-uri")),
+		Name:         fl.String("name"),
+		SkipConsent:  fl.Bool("skip-consent"),
 	}
 	var nc NewClient
 	err := withClients(fl, true, func(a *adminClient) error {
@@ -95,10 +103,13 @@ func cmdCreateClient(fl caddycmd.Flags) (int, error) {
 	if err != nil {
 		return caddy.ExitCodeFailedStartup, err
 	}
-	if fl.Bool("json") {
+	switch {
+	case fl.Bool("json"):
 		b, _ := json.Marshal(nc)
 		fmt.Println(string(b))
-	} else {
+	case nc.Secret == "":
+		fmt.Printf("client_id: %s\n(a public client: no secret)\n", nc.ID)
+	default:
 		fmt.Printf("client_id: %s\nclient_secret: %s\n", nc.ID, nc.Secret)
 	}
 	return 0, nil

@@ -152,7 +152,7 @@ func TestClientCommandsWorkOnARunningCaddy(t *testing.T) {
 	cliFails(t, b, file, "unknown client id", "revoke-client", "a/b")
 	cliFails(t, b, file, "unknown client id", "revoke-client", "")
 	cliFails(t, b, file, "defined in the config", "revoke-client", "static-app")
-	cliFails(t, b, file, `is not supported (supported: password, refresh_token, client_credentials)`, "create-client", "--grant-types", "implicit")
+	cliFails(t, b, file, `is not supported (supported: password, refresh_token, client_credentials, authorization_code)`, "create-client", "--grant-types", "implicit")
 	cliFails(t, b, file, "a Caddy is running", "init-db")
 	// A wrong admin address with the store locked by the running Caddy.
 	cliFails(t, b, file, "is locked by another process, and no Caddy admin API answers at localhost:1", "list-clients", "--address", "localhost:1")

@@ -16,26 +16,21 @@ import (
 
 // ClientRequest is what a new client may do: the body of
 // POST /oauth2/clients.
-type ClientRequest struct {
-	GrantTypes   []string `json:"grant_types,omitempty"`
-	Scopes       []string `json:"scopes,omitempty"`
-	DefaultScope []string `json:"default_scope,omitempty"`
-}
+type ClientRequest = store.ClientPolicy
 
-// NewClient is a created client with its secret, shown once.
+// NewClient is a created client with its secret, shown once; a public
+// client has none.
 type NewClient struct {
 	ID     string `json:"client_id"`
-	Secret string `json:"client_secret"`
+	Secret string `json:"client_secret,omitempty"`
 }
 
 // ClientInfo describes a client, never with its secret.
 type ClientInfo struct {
-	ID           string     `json:"client_id"`
-	CreatedAt    *time.Time `json:"created_at,omitempty"`
-	Static       bool       `json:"static,omitempty"` // defined in the config
-	GrantTypes   []string   `json:"grant_types"`
-	Scopes       []string   `json:"scopes,omitempty"`
-	DefaultScope []string   `json:"default_scope,omitempty"`
+	ID        string     `json:"client_id"`
+	CreatedAt *time.Time `json:"created_at,omitempty"`
+	Static    bool       `json:"static,omitempty"` // defined in the config
+	store.ClientPolicy
 }
 
 // Errors of client management.
@@ -59,23 +54,25 @@ func (m clientManager) isStatic(id string) bool {
 // bits) and stores the secret's hash.
 func (m clientManager) create(ctx context.Context, req ClientRequest) (NewClient, error) {
 	policy := new(client)
-	if err := policy.setPolicy(req.GrantTypes, req.Scopes, req.DefaultScope); err != nil {
+	if err := policy.setPolicy(req); err != nil {
 		return NewClient{}, err
 	}
-	nc := NewClient{ID: randomString(16), Secret: randomString(32)}
+	nc := NewClient{ID: randomString(16)}
 	if m.isStatic(nc.ID) {
 		return NewClient{}, store.ErrClientExists
 	}
-	hash, err := hashSecret(nc.Secret, m.salt)
-	if err != nil {
-		return NewClient{}, err
+	var hash string
+	if !req.Public {
+		nc.Secret = randomString(32)
+		var err error
+		if hash, err = hashSecret(nc.Secret, m.salt); err != nil {
+			return NewClient{}, err
+		}
 	}
-	err = m.store.CreateClient(ctx, store.Client{
+	err := m.store.CreateClient(ctx, store.Client{
 		ID:           nc.ID,
 		SecretHash:   hash,
-		GrantTypes:   policy.grantTypes,
-		Scopes:       policy.scopes,
-		DefaultScope: policy.defaultScope,
+		ClientPolicy: policy.ClientPolicy,
 		CreatedAt:    time.Now().UTC().Truncate(time.Second),
 	})
 	if err != nil {
@@ -95,21 +92,22 @@ func (m clientManager) list(ctx context.Context) ([]ClientInfo, error) {
 	}
 	infos := make([]ClientInfo, 0, len(m.static)+len(stored))
 	for _, c := range m.static {
-		grants := c.GrantTypes
-		if len(grants) == 0 {
-			grants = defaultGrantTypes
-		}
-		infos = append(infos, ClientInfo{ID: c.ID, Static: true, GrantTypes: grants, Scopes: c.Scopes, DefaultScope: c.DefaultScope})
+		infos = append(infos, ClientInfo{ID: c.ID, Static: true, ClientPolicy: withDefaults(c.ClientPolicy)})
 	}
 	for _, c := range stored {
 		created := c.CreatedAt
-		grants := c.GrantTypes
-		if len(grants) == 0 {
-			grants = defaultGrantTypes
-		}
-		infos = append(infos, ClientInfo{ID: c.ID, CreatedAt: &created, GrantTypes: grants, Scopes: c.Scopes, DefaultScope: c.DefaultScope})
+		infos = append(infos, ClientInfo{ID: c.ID, CreatedAt: &created, ClientPolicy: withDefaults(c.ClientPolicy)})
 	}
 	return infos, nil
+}
+
+// withDefaults fills in the grants a client that names none has.
+func withDefaults(p store.ClientPolicy) store.ClientPolicy {
+	var c client
+	if c.setPolicy(p) == nil {
+		return c.ClientPolicy
+	}
+	return p
 }
 
 // revoke deletes a stored client and every token it holds.

@@ -113,11 +113,15 @@ type testClient struct {
 }
 
 var testClients = []testClient{
-	{"app", "app-secret", "scopes read write\n\t\t\tdefault_scope read"},
+	{"app", "app-secret", "scopes read write\n\t\t\tdefault_scope read\n\t\t\tredirect_uri https://app.example/cb"},
 	{"other", "other-secret", ""},
 	{"limited", "limited-secret", "grant_types password"},
 	{"team:app ü", "pa ss+wörd%/:", ""},
 	{"machine", "machine-secret", "grant_types client_credentials\n\t\t\tscopes jobs read\n\t\t\tdefault_scope jobs"},
+	// Authorization code clients: a web app with a secret, and a public
+	// single-page/native app.
+	{"web", "web-secret", "grant_types authorization_code refresh_token\n\t\t\tredirect_uri https://web.example/cb\n\t\t\tscopes read write\n\t\t\tname \"Web App\""},
+	{"spa", "", "redirect_uri http://127.0.0.1/callback https://spa.example/cb?from=login\n\t\t\tscopes read\n\t\t\tdefault_scope read\n\t\t\tskip_consent"},
 }
 
 // Cheap hashes (N = 2^10) keep the race detector's scrypt fast; the cost
@@ -127,6 +131,10 @@ var clientHashes = sync.OnceValue(func() map[string]string {
 	salt, _ := decodeSalt(testSalt)
 	m := map[string]string{}
 	for _, c := range testClients {
+		if c.secret == "" {
+			m[c.id] = "public"
+			continue
+		}
 		h, err := hashSecretCost(c.secret, salt, 10)
 		if err != nil {
 			panic(err)
@@ -144,6 +152,7 @@ type testConfig struct {
 	Realm           string
 	ExtraClients    string
 	Extra           string // lines for the oauth2 block
+	Issuer          string // lines for the main oauth2_token block
 	GracePeriod     string // default 1ns: old servers stop at once
 	LogLevel        string // default INFO
 	Storage         string
@@ -189,6 +198,7 @@ localhost:9443 {
 		auth_check {{.Upstream}}/check {
 			timeout 500ms
 		}
+		{{.Issuer}}
 	}
 	oauth2_token /strict/* {
 		auth_check {{.Upstream}}/check

@@ -21,6 +21,9 @@ type metadata struct {
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
 	RevocationEndpointAuthMethods     []string `json:"revocation_endpoint_auth_methods_supported,omitempty"`
 	IntrospectionEndpointAuthMethods  []string `json:"introspection_endpoint_auth_methods_supported,omitempty"`
+	AuthorizationEndpoint             string   `json:"authorization_endpoint,omitempty"`
+	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported,omitempty"`
+	AuthorizationResponseIssParameter bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
 }
 
 // clientSecretBasic is the only client authentication this server takes.
@@ -56,9 +59,15 @@ func (t *TokenEndpoint) serveMetadata(w http.ResponseWriter, r *http.Request) {
 		RevocationEndpoint:                on(t.RevocationPath),
 		IntrospectionEndpoint:             on(t.IntrospectionPath),
 		GrantTypesSupported:               supportedGrantTypes,
-		ResponseTypesSupported:            []string{}, // no authorization endpoint yet
+		ResponseTypesSupported:            []string{},
 		ScopesSupported:                   t.app.scopesSupported(r.Context()),
-		TokenEndpointAuthMethodsSupported: clientSecretBasic,
+		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "none"}, // none: public clients
+		AuthorizationEndpoint:             on(t.AuthorizePath),
+	}
+	if m.AuthorizationEndpoint != "" {
+		m.ResponseTypesSupported = []string{"code"}
+		m.CodeChallengeMethodsSupported = []string{"S256"}
+		m.AuthorizationResponseIssParameter = true
 	}
 	if m.RevocationEndpoint != "" {
 		m.RevocationEndpointAuthMethods = clientSecretBasic
@@ -83,7 +92,7 @@ func (a *App) scopesSupported(ctx context.Context) []string {
 	}
 	var scopes []string
 	for _, c := range a.static {
-		scopes = append(scopes, c.scopes...)
+		scopes = append(scopes, c.Scopes...)
 	}
 	if stored, err := a.store.Clients(ctx); err == nil {
 		for _, c := range stored {

@@ -30,6 +30,7 @@ const (
 	GrantPassword          = "password"
 	GrantRefreshToken      = "refresh_token"
 	GrantClientCredentials = "client_credentials"
+	GrantAuthorizationCode = "authorization_code"
 )
 
 // defaultGrantTypes are the grants of a client that names none: machine
@@ -38,7 +39,7 @@ const (
 var defaultGrantTypes = []string{GrantPassword, GrantRefreshToken}
 
 // supportedGrantTypes are the grants this version implements.
-var supportedGrantTypes = []string{GrantPassword, GrantRefreshToken, GrantClientCredentials}
+var supportedGrantTypes = []string{GrantPassword, GrantRefreshToken, GrantClientCredentials, GrantAuthorizationCode}
 
 // Defaults of the token lifetimes.
 const (
@@ -99,33 +100,31 @@ type StaticClient struct {
 	ID string `json:"client_id"`
 
 	// The hash of the client secret, from `caddy oauth2 hash-secret`
-	// (which uses the configured salt). Required. Placeholders are
-	// expanded.
-	SecretHash string `json:"secret_hash"`
+	// (which uses the configured salt). Required, but for a public
+	// client, which has none. Placeholders are expanded.
+	SecretHash string `json:"secret_hash,omitempty"`
 
-	// The grants the client may use. Default: password, refresh_token.
-	GrantTypes []string `json:"grant_types,omitempty"`
-
-	// The scopes the client may ask for. Default: none.
-	Scopes []string `json:"scopes,omitempty"`
-
-	// The scope granted when the client asks for none; each must be in
-	// scopes. Default: none.
-	DefaultScope []string `json:"default_scope,omitempty"`
+	store.ClientPolicy
 }
 
 // client is a client the token endpoint can authenticate.
 type client struct {
-	id           string
-	static       bool
-	hash         secretHash
-	hashText     string // hash as stored
-	grantTypes   []string
-	scopes       []string
-	defaultScope []string
+	id       string
+	static   bool
+	hash     secretHash
+	hashText string // hash as stored
+	store.ClientPolicy
 }
 
-func (c *client) mayUse(grant string) bool { return slices.Contains(c.grantTypes, grant) }
+func (c *client) mayUse(grant string) bool { return slices.Contains(c.GrantTypes, grant) }
+
+// displayName is what the login page calls the client.
+func (c *client) displayName() string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return c.id
+}
 
 // CaddyModule returns the Caddy module information.
 func (App) CaddyModule() caddy.ModuleInfo {
@@ -223,39 +222,77 @@ func newStaticClient(sc StaticClient, repl *caddy.Replacer) (*client, error) {
 	if sc.ID == "" {
 		return nil, errors.New("client_id is required")
 	}
-	hashText := repl.ReplaceKnown(sc.SecretHash, "")
-	h, err := parseSecretHash(hashText)
-	if err != nil {
-		return nil, fmt.Errorf("secret_hash: %w", err)
+	c := &client{id: sc.ID, static: true}
+	if err := c.setPolicy(sc.ClientPolicy); err != nil {
+		return nil, err
 	}
-	c := &client{id: sc.ID, static: true, hash: h, hashText: hashText}
-	if err := c.setPolicy(sc.GrantTypes, sc.Scopes, sc.DefaultScope); err != nil {
+	if err := c.setSecret(repl.ReplaceKnown(sc.SecretHash, "")); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// setPolicy validates and sets what a client may do.
-func (c *client) setPolicy(grantTypes, scopes, defaultScope []string) error {
-	if len(grantTypes) == 0 {
-		grantTypes = defaultGrantTypes
+// setSecret sets the client's secret hash: required for a confidential
+// client, refused for a public one.
+func (c *client) setSecret(hashText string) error {
+	switch {
+	case c.Public && hashText != "":
+		return errors.New("a public client has no secret")
+	case c.Public:
+		return nil
 	}
-	for _, g := range grantTypes {
+	h, err := parseSecretHash(hashText)
+	if err != nil {
+		return fmt.Errorf("secret_hash: %w", err)
+	}
+	c.hash, c.hashText = h, hashText
+	return nil
+}
+
+// Grants by kind of client: a public client cannot keep a secret, so it
+// may not use the grants that trust one.
+var (
+	publicGrantTypes  = []string{GrantAuthorizationCode, GrantRefreshToken}
+	privateOnlyGrants = []string{GrantPassword, GrantClientCredentials}
+)
+
+// setPolicy validates and sets what a client may do.
+func (c *client) setPolicy(p store.ClientPolicy) error {
+	if len(p.GrantTypes) == 0 {
+		p.GrantTypes = defaultGrantTypes
+		if p.Public {
+			p.GrantTypes = publicGrantTypes
+		}
+	}
+	for _, g := range p.GrantTypes {
 		if !slices.Contains(supportedGrantTypes, g) {
 			return fmt.Errorf("grant type %q is not supported (supported: %s)", g, strings.Join(supportedGrantTypes, ", "))
 		}
+		if p.Public && slices.Contains(privateOnlyGrants, g) {
+			return fmt.Errorf("a public client may not use the %s grant (only %s)", g, strings.Join(publicGrantTypes, ", "))
+		}
 	}
-	for _, s := range scopes {
+	for _, s := range p.Scopes {
 		if !wire.ValidScopeToken(s) {
 			return fmt.Errorf("scope %q is not a valid scope token (RFC 6749 §3.3)", s)
 		}
 	}
-	for _, s := range defaultScope {
-		if !slices.Contains(scopes, s) {
+	for _, s := range p.DefaultScope {
+		if !slices.Contains(p.Scopes, s) {
 			return fmt.Errorf("default scope %q is not one of the client's scopes", s)
 		}
 	}
-	c.grantTypes, c.scopes, c.defaultScope = slices.Clone(grantTypes), slices.Clone(scopes), slices.Clone(defaultScope)
+	for _, u := range p.RedirectURIs {
+		if err := validRedirectURI(u); err != nil {
+			return fmt.Errorf("redirect_uri %q: %w", u, err)
+		}
+	}
+	if slices.Contains(p.GrantTypes, GrantAuthorizationCode) && len(p.RedirectURIs) == 0 {
+		return errors.New("the authorization_code grant needs at least one redirect_uri")
+	}
+	p.GrantTypes, p.Scopes, p.DefaultScope = slices.Clone(p.GrantTypes), slices.Clone(p.Scopes), slices.Clone(p.DefaultScope)
+	p.RedirectURIs = slices.Clone(p.RedirectURIs)
+	c.ClientPolicy = p
 	return nil
 }
 
@@ -281,12 +318,11 @@ func (a *App) client(ctx context.Context, id string) (*client, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := parseSecretHash(sc.SecretHash)
-	if err != nil {
+	c := &client{id: sc.ID}
+	if err := c.setPolicy(sc.ClientPolicy); err != nil {
 		return nil, fmt.Errorf("stored client %q: %w", id, err)
 	}
-	c := &client{id: sc.ID, hash: h, hashText: sc.SecretHash}
-	if err := c.setPolicy(sc.GrantTypes, sc.Scopes, sc.DefaultScope); err != nil {
+	if err := c.setSecret(sc.SecretHash); err != nil {
 		return nil, fmt.Errorf("stored client %q: %w", id, err)
 	}
 	return c, nil
@@ -304,6 +340,10 @@ func (a *App) authenticateClient(ctx context.Context, id, secret string) (*clien
 		return nil, errClientAuthFailed
 	case err != nil:
 		return nil, err
+	case c.Public && secret == "":
+		return c, nil // a public client has no secret to check
+	case c.Public:
+		return nil, errInvalidClient("a public client has no secret")
 	case !a.secrets.verify(c.hash, c.hashText, secret, a.salt):
 		return nil, errClientAuthFailed
 	}

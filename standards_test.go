@@ -198,8 +198,8 @@ func TestMetadataListsEndpointsThatAnswer(t *testing.T) {
 		m.IntrospectionEndpoint != baseURL+DefaultIntrospectionPath {
 		t.Fatalf("endpoints: %+v", m)
 	}
-	if strings.Join(m.GrantTypesSupported, " ") != "password refresh_token client_credentials" ||
-		strings.Join(m.TokenAuthMethods, " ") != "client_secret_basic" || m.ResponseTypesSupported == nil ||
+	if strings.Join(m.GrantTypesSupported, " ") != "password refresh_token client_credentials authorization_code" ||
+		strings.Join(m.TokenAuthMethods, " ") != "client_secret_basic none" || strings.Join(m.ResponseTypesSupported, " ") != "code" ||
 		strings.Join(m.ScopesSupported, " ") != "jobs read write" {
 		t.Fatalf("metadata: %+v", m)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"mime"
 	"net/http"
@@ -58,15 +59,29 @@ type TokenEndpoint struct {
 	RevocationPath    string `json:"revocation_path,omitempty"`
 	IntrospectionPath string `json:"introspection_path,omitempty"`
 	MetadataPath      string `json:"metadata_path,omitempty"`
+	// The authorization endpoint, with the login page. Default:
+	// /oauth2/authorize.
+	AuthorizePath string `json:"authorize_path,omitempty"`
+
+	// A file with an html/template for the login page, instead of the
+	// built-in one; it must output {{.Fields}} inside its form. Checked
+	// at start-up.
+	LoginTemplate string `json:"login_template,omitempty"`
+
+	// How long an authorization code may be exchanged. Default: 1m; at
+	// most 10m.
+	CodeLifetime caddy.Duration `json:"code_lifetime,omitempty"`
 
 	// The issuer identifier of the metadata (RFC 8414 §2): an https URL
 	// without query or fragment, to which the endpoint paths are added.
 	// Default: https:// and the host the request was sent to.
 	Issuer string `json:"issuer,omitempty"`
 
-	app     *App
-	checker authcheck.AuthChecker
-	logger  *zap.Logger
+	app       *App
+	checker   authcheck.AuthChecker
+	loginTmpl *template.Template
+	stateKey  []byte // signs the login form's state
+	logger    *zap.Logger
 }
 
 // Default paths of the endpoints.
@@ -94,6 +109,9 @@ func (t *TokenEndpoint) Provision(ctx caddy.Context) error {
 	}
 	t.app = app.(*App)
 	if err := t.provisionEndpoints(); err != nil {
+		return err
+	}
+	if err := t.provisionAuthorize(); err != nil {
 		return err
 	}
 	if t.AuthCheckRaw == nil {
@@ -130,6 +148,7 @@ func (t *TokenEndpoint) provisionEndpoints() error {
 		{&t.RevocationPath, "revocation_path", DefaultRevocationPath},
 		{&t.IntrospectionPath, "introspection_path", DefaultIntrospectionPath},
 		{&t.MetadataPath, "metadata_path", wellKnownMetadataPath + issuerPath},
+		{&t.AuthorizePath, "authorize_path", DefaultAuthorizePath},
 	} {
 		switch {
 		case *p.field == "":
@@ -141,7 +160,7 @@ func (t *TokenEndpoint) provisionEndpoints() error {
 	}
 	seen := map[string]string{}
 	for name, path := range map[string]string{"token_path": t.TokenPath, "revocation_path": t.RevocationPath,
-		"introspection_path": t.IntrospectionPath, "metadata_path": t.MetadataPath} {
+		"introspection_path": t.IntrospectionPath, "metadata_path": t.MetadataPath, "authorize_path": t.AuthorizePath} {
 		if path == "off" {
 			continue
 		}
@@ -187,6 +206,9 @@ func (t *TokenEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request, next c
 		serve = t.serveIntrospection
 	case t.MetadataPath:
 		t.serveMetadata(w, r)
+		return nil
+	case t.AuthorizePath:
+		t.serveAuthorize(w, r)
 		return nil
 	default:
 		return next.ServeHTTP(w, r)
@@ -243,6 +265,8 @@ func (t *TokenEndpoint) serveToken(r *http.Request) (any, error) {
 		return t.refreshGrant(r, c, form)
 	case GrantClientCredentials:
 		return t.clientCredentialsGrant(r, c, form)
+	case GrantAuthorizationCode:
+		return t.authorizationCodeGrant(r, c, form)
 	default:
 		// The value is not echoed: it could be anything a client
 		// mistyped, and descriptions reach the debug log.
@@ -277,10 +301,14 @@ func (t *TokenEndpoint) authenticateClient(r *http.Request, form url.Values) (*c
 		return nil, errInvalidRequest("send client credentials in the Authorization header (HTTP Basic), not in the body")
 	}
 	id, secret, err := wire.BasicCredentials(r.Header)
-	if err != nil {
+	bodyID := form.Get("client_id")
+	switch {
+	case errors.Is(err, wire.ErrNoCredentials) && bodyID != "":
+		// A public client sends only its id (RFC 6749 §2.3.1, §3.2.1).
+		id, secret = bodyID, ""
+	case err != nil:
 		return nil, errInvalidClient("%v", err)
-	}
-	if bodyID := form.Get("client_id"); bodyID != "" && bodyID != id {
+	case bodyID != "" && bodyID != id:
 		return nil, errInvalidRequest("client_id in the body does not match the Authorization header")
 	}
 	// A failed client authentication counts against the address like a
@@ -365,9 +393,9 @@ func scopeForNewGrant(c *client, form url.Values) (requested, granted []string, 
 		return nil, nil, errInvalidScope("malformed scope")
 	}
 	if len(requested) == 0 {
-		return nil, c.defaultScope, nil
+		return nil, c.DefaultScope, nil
 	}
-	if s, ok := subset(requested, c.scopes); !ok {
+	if s, ok := subset(requested, c.Scopes); !ok {
 		return nil, nil, errInvalidScope("scope %q is not allowed for this client", wire.Truncate(s))
 	}
 	return requested, requested, nil
@@ -429,7 +457,7 @@ func (t *TokenEndpoint) refreshGrant(r *http.Request, c *client, form url.Values
 		// and the new refresh token keeps the old one's (RFC 6749 §6) —
 		// never beyond what the client may still have.
 		original, _ = wire.ParseScope(old.Scope)
-		allowed := intersect(original, c.scopes)
+		allowed := intersect(original, c.Scopes)
 		granted = allowed
 		if len(requested) > 0 {
 			if s, ok := subset(requested, allowed); !ok {

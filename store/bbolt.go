@@ -26,7 +26,7 @@ var (
 	// nothing; lets a client be revoked with all its tokens.
 	bucketClientFamilies = []byte("client_families")
 
-	allBuckets = [][]byte{bucketClients, bucketTokens, bucketExpiry, bucketClientFamilies}
+	allBuckets = [][]byte{bucketClients, bucketTokens, bucketExpiry, bucketClientFamilies, bucketCodes}
 )
 
 // ErrLocked is returned by OpenBolt when another process holds the file.
@@ -493,7 +493,7 @@ func (b *Bolt) DeleteExpired(ctx context.Context, now time.Time, max int) (int, 
 				return err
 			}
 		}
-		return nil
+		return deleteExpiredCodes(tx.Tx, now)
 	})
 	return n, err
 }

@@ -300,7 +300,7 @@ func TestIssueRefusesAStoredClientThatIsGone(t *testing.T) {
 func TestClientsAreListedInOrder(t *testing.T) {
 	b := openTest(t)
 	for _, id := range []string{"b", "a", "c"} {
-		if err := b.CreateClient(ctx, Client{ID: id, GrantTypes: []string{"password"}}); err != nil {
+		if err := b.CreateClient(ctx, Client{ID: id, ClientPolicy: ClientPolicy{GrantTypes: []string{"password"}}}); err != nil {
 			t.Fatal(err)
 		}
 	}

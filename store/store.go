@@ -22,14 +22,43 @@ var (
 )
 
 // Client is a registered OAuth client. The secret is kept only as the
-// hash the root package computes (scrypt with the configured salt).
+// hash the root package computes (scrypt with the configured salt); a
+// public client has none.
 type Client struct {
-	ID           string    `json:"client_id"`
-	SecretHash   string    `json:"secret_hash"`
-	GrantTypes   []string  `json:"grant_types,omitempty"`
-	Scopes       []string  `json:"scopes,omitempty"`
-	DefaultScope []string  `json:"default_scope,omitempty"`
-	CreatedAt    time.Time `json:"created_at"`
+	ID         string `json:"client_id"`
+	SecretHash string `json:"secret_hash,omitempty"`
+	ClientPolicy
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// ClientPolicy is what a client may do, in the config or the store.
+type ClientPolicy struct {
+	// A public client (a browser or native app) has no secret; it may use
+	// only authorization_code (with PKCE) and refresh_token.
+	Public bool `json:"public,omitempty"`
+
+	// The grants the client may use. Default: password and refresh_token;
+	// for a public client, authorization_code and refresh_token.
+	GrantTypes []string `json:"grant_types,omitempty"`
+
+	// The scopes the client may ask for. Default: none.
+	Scopes []string `json:"scopes,omitempty"`
+
+	// The scope granted when the client asks for none; each must be in
+	// scopes. Default: none.
+	DefaultScope []string `json:"default_scope,omitempty"`
+
+	// Where the authorization endpoint may send the user back: https, or
+	// http on a loopback IP (any port, RFC 8252), or a private-use scheme
+	// with a dot (com.example.app:/cb). Compared exactly.
+	RedirectURIs []string `json:"redirect_uris,omitempty"`
+
+	// The name the login page shows. Default: the client id.
+	Name string `json:"name,omitempty"`
+
+	// Skip the consent part of the login page (for first-party apps);
+	// the password is still asked for.
+	SkipConsent bool `json:"skip_consent,omitempty"`
 }
 
 // Grant says what a new token pair is made of.
@@ -123,7 +152,13 @@ type Store interface {
 	// RevokeFamily revokes every token of a family.
 	RevokeFamily(ctx context.Context, f FamilyID) error
 
-	// DeleteExpired removes up to max expired tokens and reports how
-	// many it removed.
+	// CreateCode stores a new authorization code and returns it.
+	CreateCode(ctx context.Context, c AuthCode) (string, error)
+	// RedeemCode exchanges an authorization code for tokens, once; see
+	// (*Bolt).RedeemCode.
+	RedeemCode(ctx context.Context, code string, now time.Time, check CodeCheck) (TokenPair, error)
+
+	// DeleteExpired removes up to max expired tokens (and expired
+	// authorization codes) and reports how many tokens it removed.
 	DeleteExpired(ctx context.Context, now time.Time, max int) (int, error)
 }
