@@ -30,7 +30,7 @@ func grant() store.Grant {
 		UserID:          json.RawMessage(`1234`),
 		Scope:           "read",
 		AccessLifetime:  10 * 365 * 24 * time.Hour, // the kept store stays valid
-		RefreshLifetime: -1, // access tokens only: the gate's work
+		RefreshLifetime: -1,                        // access tokens only: the gate's work
 	}
 }
 
