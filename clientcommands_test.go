@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -80,7 +81,8 @@ func createClient(t *testing.T, b *binaryCaddy, file string, args ...string) New
 	t.Helper()
 	var nc NewClient
 	out := cli(t, b, file, append([]string{"create-client", "--json"}, args...)...)
-	if err := json.Unmarshal([]byte(out), &nc); err != nil || len(nc.ID) < 22 || len(nc.Secret) < 43 {
+	public := slices.Contains(args, "--public")
+	if err := json.Unmarshal([]byte(out), &nc); err != nil || len(nc.ID) < 22 || (len(nc.Secret) < 43) != public {
 		t.Fatalf("create-client printed %q: %v", out, err)
 	}
 	return nc
@@ -147,6 +149,24 @@ func TestClientCommandsWorkOnARunningCaddy(t *testing.T) {
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Authorization", basic(nc.ID, nc.Secret))
 	assertOAuthError(t, e.do(req), http.StatusUnauthorized, "invalid_client")
+
+	// A public client for the authorization code flow: no secret, and its
+	// login page is served at once.
+	pub := createClient(t, b, file, "--public", "--redirect-uri", "http://127.0.0.1/cb,com.example.app:/cb", "--name", "My App", "--skip-consent")
+	if pub.Secret != "" {
+		t.Fatalf("a public client got a secret")
+	}
+	_, list = listClients(t, b, file)
+	if last := list[len(list)-1]; !last.Public || last.Name != "My App" || !last.SkipConsent || len(last.RedirectURIs) != 2 ||
+		strings.Join(last.GrantTypes, " ") != "authorization_code refresh_token" {
+		t.Fatalf("the public client: %+v", last)
+	}
+	page := e.do(mustRequest(http.MethodGet, cliBase+"/oauth2/authorize?response_type=code&client_id="+pub.ID+
+		"&redirect_uri=http%3A%2F%2F127.0.0.1%3A4000%2Fcb&code_challenge="+testChallenge+"&code_challenge_method=S256"))
+	if page.status != http.StatusOK || !strings.Contains(page.body, "Sign in to My App") {
+		t.Fatalf("the login page of the new client: %d %s", page.status, page.body)
+	}
+	cliFails(t, b, file, "may not use the password grant", "create-client", "--public", "--grant-types", "password", "--redirect-uri", "https://x.example/cb")
 
 	cliFails(t, b, file, "unknown client id", "revoke-client", nc.ID)
 	cliFails(t, b, file, "unknown client id", "revoke-client", "a/b")
