@@ -499,3 +499,42 @@ func TestLoginTemplateCanBeReplaced(t *testing.T) {
 	}
 	assertLoadError(t, testConfig{Issuer: "authorize {\n\t\t\tlogin_template " + broken + "\n\t\t}"}.render(), "oauth2_token: login_template: template: login:1")
 }
+
+func TestLoginPageOverPlainHTTPIsRefused(t *testing.T) {
+	startCaddy(t, testConfig{})
+	resp, err := plainClient.Get("http://127.0.0.1:9082" + DefaultAuthorizePath + "?client_id=web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" || resp.Header.Get("X-Frame-Options") != "DENY" {
+		t.Fatalf("%d %v", resp.StatusCode, resp.Header)
+	}
+}
+
+func TestLoginWithTheUserCheckDownIsA503Page(t *testing.T) {
+	e := startCaddy(t, testConfig{})
+	conf := authCodeConfig("web", "web-secret", "https://web.example/cb", oauth2.AuthStyleInHeader)
+	authURL := conf.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
+	b := newBrowser(t, e)
+	r := b.submit(authURL, b.get(authURL), "broken", "x", "allow")
+	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" || r.location != nil {
+		t.Fatalf("%d %v", r.status, r.header)
+	}
+}
+
+func TestLoginStateExpires(t *testing.T) {
+	te := &TokenEndpoint{stateKey: []byte("0123456789abcdef0123456789abcdef")}
+	now := time.Now()
+	sealed := te.sealState(loginState{ClientID: "web", Challenge: testChallenge, Exp: now.Add(time.Minute).Unix(), Nonce: "n"})
+	if st, ok := te.openState(sealed, now); !ok || st.ClientID != "web" {
+		t.Fatal("a fresh state does not open")
+	}
+	if _, ok := te.openState(sealed, now.Add(2*time.Minute)); ok {
+		t.Fatal("an expired state opens")
+	}
+	other := &TokenEndpoint{stateKey: []byte("another key, another salt.......")}
+	if _, ok := other.openState(sealed, now); ok {
+		t.Fatal("a state opens under another key")
+	}
+}
