@@ -103,9 +103,10 @@ func (t *TokenEndpoint) provisionAuthorize() error {
 // authzRequest is a validated authorization request.
 type authzRequest struct {
 	client      *client
-	redirectURI string // where to send the user
-	sentURI     string // as sent ("" if none was)
-	scope       []string
+	redirectURI string   // where to send the user
+	sentURI     string   // as sent ("" if none was)
+	scope       []string // granted
+	requested   []string
 	state       string
 	challenge   string
 }
@@ -161,7 +162,7 @@ func (t *TokenEndpoint) parseAuthzRequest(ctx context.Context, q url.Values) (*a
 	req.state = q.Get("state")
 	for name, values := range q {
 		if len(values) > 1 {
-			return req, authzRedirect("invalid_request", "parameter "+wire.Truncate(name)+" is given more than once")
+			return req, authzRedirect("invalid_request", "parameter "+printable(name)+" is given more than once")
 		}
 	}
 	switch rt := q.Get("response_type"); {
@@ -189,12 +190,26 @@ func (t *TokenEndpoint) parseAuthzRequest(ctx context.Context, q url.Values) (*a
 	case len(requested) == 0:
 		req.scope = c.DefaultScope
 	default:
+		req.requested = requested
 		if s, ok := subset(requested, c.Scopes); !ok {
-			return req, authzRedirect("invalid_scope", "scope "+wire.Truncate(s)+" is not allowed for this client")
+			return req, authzRedirect("invalid_scope", "scope "+printable(s)+" is not allowed for this client")
 		}
 		req.scope = requested
 	}
 	return req, nil
+}
+
+// printable keeps an echoed value within what an error_description may
+// hold (RFC 6749 §4.1.2.1: %x20-21 / %x23-5B / %x5D-7E), cut short.
+func printable(s string) string {
+	s = wire.Truncate(s)
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			b[i] = '?'
+		}
+	}
+	return string(b)
 }
 
 // validChallenge checks an S256 challenge: 43 base64url characters.
@@ -234,7 +249,7 @@ type loginState struct {
 	ClientID    string `json:"c"`
 	RedirectURI string `json:"r,omitempty"` // as sent
 	Scope       string `json:"s,omitempty"`
-	State       string `json:"st,omitempty"`
+	State       []byte `json:"st,omitempty"` // bytes, so any state is echoed exactly
 	Challenge   string `json:"cc"`
 	Exp         int64  `json:"exp"`
 	Nonce       string `json:"n"` // also in the cookie
@@ -272,16 +287,25 @@ func (t *TokenEndpoint) openState(sealed string, now time.Time) (loginState, boo
 
 // loginCookie is the cookie that binds the form to the browser: __Host-
 // over HTTPS (RFC 6265bis), a plain name over HTTP with require_ssl off.
-func loginCookieName(r *http.Request) string {
-	if viaHTTPS(r) {
-		return "__Host-oauth2_login"
+// Each flow has its own cookie, named after its nonce, so two tabs or
+// two apps signing in at once do not undo each other.
+func loginCookieName(r *http.Request, nonce string) string {
+	if len(nonce) > 12 {
+		nonce = nonce[:12]
 	}
-	return "oauth2_login"
+	if viaHTTPS(r) {
+		return "__Host-oauth2_login_" + nonce
+	}
+	return "oauth2_login_" + nonce
 }
 
-func setLoginCookie(w http.ResponseWriter, r *http.Request, value string, maxAge int) {
+func setLoginCookie(w http.ResponseWriter, r *http.Request, nonce string, maxAge int) {
+	value := nonce
+	if maxAge < 0 {
+		value = ""
+	}
 	http.SetCookie(w, &http.Cookie{
-		Name: loginCookieName(r), Value: value, Path: "/", MaxAge: maxAge,
+		Name: loginCookieName(r, nonce), Value: value, Path: "/", MaxAge: maxAge,
 		Secure: viaHTTPS(r), HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	})
 }
@@ -323,8 +347,8 @@ func newNonce() string { return randomString(16) }
 // showLogin renders the login page for req, with the cookie for nonce.
 func (t *TokenEndpoint) showLogin(w http.ResponseWriter, r *http.Request, req *authzRequest, username, message, nonce string, status int) {
 	sealed := t.sealState(loginState{
-		ClientID: req.client.id, RedirectURI: req.sentURI, Scope: strings.Join(req.scope, " "),
-		State: req.state, Challenge: req.challenge, Exp: time.Now().Add(loginStateLifetime).Unix(), Nonce: nonce,
+		ClientID: req.client.id, RedirectURI: req.sentURI, Scope: strings.Join(req.requested, " "),
+		State: []byte(req.state), Challenge: req.challenge, Exp: time.Now().Add(loginStateLifetime).Unix(), Nonce: nonce,
 	})
 	setLoginCookie(w, r, nonce, int(loginStateLifetime.Seconds()))
 	fields := template.HTML(`<input type="hidden" name="authz" value="` + template.HTMLEscapeString(sealed) + `">`)
@@ -378,15 +402,16 @@ func (t *TokenEndpoint) refuseAuthz(w http.ResponseWriter, r *http.Request, req 
 // query kept) with params, state and iss.
 func (t *TokenEndpoint) redirectToClient(w http.ResponseWriter, r *http.Request, req *authzRequest, params url.Values) {
 	u, _ := url.Parse(req.redirectURI) // validated when registered
-	q := u.Query()
-	for k, v := range params {
-		q[k] = v
-	}
 	if req.state != "" {
-		q.Set("state", req.state)
+		params.Set("state", req.state)
 	}
-	q.Set("iss", t.issuer(r))
-	u.RawQuery = q.Encode()
+	params.Set("iss", t.issuer(r))
+	// The registered query is kept as it is (RFC 6749 §3.1.2).
+	if u.RawQuery != "" {
+		u.RawQuery += "&" + params.Encode()
+	} else {
+		u.RawQuery = params.Encode()
+	}
 	w.Header().Set("Location", u.String())
 	w.WriteHeader(http.StatusSeeOther)
 }
@@ -417,7 +442,7 @@ func (t *TokenEndpoint) postLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	now := time.Now()
 	st, ok := t.openState(form.Get("authz"), now)
-	cookie, cerr := r.Cookie(loginCookieName(r))
+	cookie, cerr := r.Cookie(loginCookieName(r, st.Nonce))
 	if !ok || cerr != nil || subtle.ConstantTimeCompare([]byte(cookie.Value), []byte(st.Nonce)) != 1 {
 		t.errorPage(w, http.StatusForbidden, "This sign-in page has expired or was not opened in this browser. Start again from the application.")
 		return
@@ -431,8 +456,8 @@ func (t *TokenEndpoint) postLogin(w http.ResponseWriter, r *http.Request) {
 	if st.Scope != "" {
 		q.Set("scope", st.Scope)
 	}
-	if st.State != "" {
-		q.Set("state", st.State)
+	if len(st.State) > 0 {
+		q.Set("state", string(st.State))
 	}
 	req, aerr := t.parseAuthzRequest(r.Context(), q)
 	if aerr != nil {
@@ -440,7 +465,7 @@ func (t *TokenEndpoint) postLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if form.Get("action") == "deny" {
-		setLoginCookie(w, r, "", -1)
+		setLoginCookie(w, r, st.Nonce, -1)
 		t.redirectToClient(w, r, req, url.Values{"error": {"access_denied"}, "error_description": {"the user denied the request"}})
 		return
 	}
@@ -480,10 +505,11 @@ func (t *TokenEndpoint) postLogin(w http.ResponseWriter, r *http.Request) {
 	try.succeeded(time.Now())
 	code, err := t.app.store.CreateCode(r.Context(), store.AuthCode{
 		ClientID: req.client.id, StaticClient: req.client.static, UserID: userID,
-		Scope: strings.Join(req.scope, " "), RedirectURI: req.sentURI, Challenge: req.challenge,
+		Scope: strings.Join(req.scope, " "), Requested: strings.Join(req.requested, " "),
+		RedirectURI: req.sentURI, Challenge: req.challenge,
 		IssuedAt: now, ExpiresAt: now.Add(time.Duration(t.CodeLifetime)),
 	})
-	setLoginCookie(w, r, "", -1)
+	setLoginCookie(w, r, st.Nonce, -1)
 	if err != nil {
 		t.logger.Error("storing an authorization code", zap.Error(err))
 		t.redirectToClient(w, r, req, url.Values{"error": {"server_error"}})
@@ -511,15 +537,19 @@ func (t *TokenEndpoint) authorizationCodeGrant(r *http.Request, c *client, form 
 		return nil, errInvalidRequest("malformed code_verifier (RFC 7636 §4.1)")
 	}
 	redirectURI := form.Get("redirect_uri")
-	var scope []string
+	var scope, requested []string
 	pair, err := t.app.store.RedeemCode(r.Context(), code, time.Now(), func(ac store.AuthCode) (store.Grant, error) {
 		// redirect_uri must be the one sent to the authorization endpoint;
 		// if none was sent, it may be left out or be the registered one.
 		sameURI := ac.RedirectURI == redirectURI || ac.RedirectURI == "" && slices.Contains(c.RedirectURIs, redirectURI)
-		if ac.ClientID != c.id || !sameURI || !pkceMatches(verifier, ac.Challenge) {
-			return store.Grant{}, errCodeRefused
+		switch {
+		case ac.ClientID != c.id:
+			return store.Grant{}, errCodeRefused // not this client's to spend
+		case !sameURI || !pkceMatches(verifier, ac.Challenge):
+			return store.Grant{}, fmt.Errorf("%w: %w", store.ErrBurnCode, errCodeRefused)
 		}
 		scope, _ = wire.ParseScope(ac.Scope)
+		requested, _ = wire.ParseScope(ac.Requested)
 		return t.app.grant(c, ac.UserID, ac.Scope), nil
 	})
 	switch {
@@ -533,7 +563,10 @@ func (t *TokenEndpoint) authorizationCodeGrant(r *http.Request, c *client, form 
 	case err != nil:
 		return nil, err
 	}
-	return t.response(pair, scope, scope), nil
+	if len(requested) == 0 {
+		requested = nil // asked for none: the default scope is said (RFC 6749 §5.1)
+	}
+	return t.response(pair, requested, scope), nil
 }
 
 // errCodeRefused is the answer for every code that does not work.

@@ -170,7 +170,7 @@ func TestLoginPageHasItsSecurityHeaders(t *testing.T) {
 	if strings.Contains(p.body, "<script") || !strings.Contains(p.body, "Web App") || !strings.Contains(p.body, `value="deny"`) {
 		t.Errorf("page: %s", p.body)
 	}
-	if c := p.header.Get("Set-Cookie"); !strings.HasPrefix(c, "__Host-oauth2_login=") || !strings.Contains(c, "Secure") ||
+	if c := p.header.Get("Set-Cookie"); !strings.HasPrefix(c, "__Host-oauth2_login_") || !strings.Contains(c, "Secure") ||
 		!strings.Contains(c, "HttpOnly") || !strings.Contains(c, "SameSite=Lax") || !strings.Contains(c, "Path=/") {
 		t.Errorf("cookie %q", c)
 	}
@@ -222,6 +222,8 @@ func TestAuthorizationRequestErrors(t *testing.T) {
 		"userinfo on loopback":            with("client_id", "spa", "redirect_uri", "http://evil@127.0.0.1:8000/callback"),
 		"no redirect_uri, two registered": with("client_id", "spa", "redirect_uri", "-"),
 		"redirect_uri twice":              with() + "&redirect_uri=https%3A%2F%2Fweb.example%2Fcb",
+		"client_id twice":                 with() + "&client_id=web",
+		"malformed redirect_uri":          with("redirect_uri", "https://web.example/%zz"),
 	} {
 		t.Run(name, func(t *testing.T) {
 			p := b.get(u)
@@ -310,6 +312,35 @@ func TestCodeExchangeErrors(t *testing.T) {
 		code, v := newCode()
 		assertOAuthError(t, exchange("web", code, v, "https://web.example/other"), 400, "invalid_grant")
 	})
+	t.Run("no code", func(t *testing.T) {
+		assertOAuthError(t, e.post(DefaultTokenPath, basic("web", "web-secret"),
+			url.Values{"grant_type": {"authorization_code"}, "code_verifier": {oauth2.GenerateVerifier()}}), 400, "invalid_request")
+	})
+	t.Run("a failed replay revokes nothing", func(t *testing.T) {
+		code, v := newCode()
+		tok, err := conf.Exchange(ctx, code, oauth2.VerifierOption(v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		assertOAuthError(t, exchange("web", code, oauth2.GenerateVerifier(), conf.RedirectURL), 400, "invalid_grant")
+		assertOAuthError(t, exchange("web2", code, v, conf.RedirectURL), 400, "invalid_grant")
+		if r := e.get("/api/x", tok.AccessToken); r.status != 200 {
+			t.Fatalf("a replay without the verifier revoked the tokens: %d", r.status)
+		}
+		// The real reuse still revokes them.
+		assertOAuthError(t, exchange("web", code, v, conf.RedirectURL), 400, "invalid_grant")
+		if r := e.get("/api/x", tok.AccessToken); r.status != 401 {
+			t.Fatalf("after the reuse: %d", r.status)
+		}
+	})
+	t.Run("another confidential client", func(t *testing.T) {
+		code, v := newCode()
+		assertOAuthError(t, exchange("web2", code, v, conf.RedirectURL), 400, "invalid_grant")
+		// It did not burn the code: the right client still gets its tokens.
+		if _, err := conf.Exchange(ctx, code, oauth2.VerifierOption(v)); err != nil {
+			t.Fatalf("another client burnt the code: %v", err)
+		}
+	})
 	t.Run("another client", func(t *testing.T) {
 		code, v := newCode()
 		assertOAuthError(t, exchange("app", code, v, conf.RedirectURL), 400, "unauthorized_client")
@@ -366,6 +397,22 @@ func TestLoginFormState(t *testing.T) {
 		if r := newBrowser(t, e).submit(authURL, p, "alice", "wonderland", "allow"); r.status != http.StatusForbidden {
 			t.Fatalf("%d", r.status)
 		}
+		// One that has a login cookie, of its own flow.
+		other := newBrowser(t, e)
+		other.get(authURL)
+		r := other.submit(authURL, p, "alice", "wonderland", "allow")
+		if r.status != http.StatusForbidden || r.header.Get("Content-Security-Policy") == "" || r.header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("%d %v", r.status, r.header)
+		}
+	})
+	t.Run("two flows in one browser", func(t *testing.T) {
+		second := b.get(authURL)
+		if r := b.submit(authURL, p, "alice", "wonderland", "allow"); r.status != http.StatusSeeOther {
+			t.Fatalf("the first flow after a second began: %d", r.status)
+		}
+		if r := b.submit(authURL, second, "alice", "wonderland", "allow"); r.status != http.StatusSeeOther {
+			t.Fatalf("the second flow: %d", r.status)
+		}
 	})
 	t.Run("cross-origin post", func(t *testing.T) {
 		m := authzField.FindStringSubmatch(p.body)
@@ -378,13 +425,13 @@ func TestLoginFormState(t *testing.T) {
 		}
 	})
 	t.Run("wrong password shows the form again", func(t *testing.T) {
-		r := b.submit(authURL, p, "alice", "nope", "allow")
+		r := b.submit(authURL, b.get(authURL), "alice", "nope", "allow")
 		if r.status != http.StatusOK || !strings.Contains(r.body, "Wrong username or password") || !strings.Contains(r.body, `value="alice"`) {
 			t.Fatalf("%d %s", r.status, r.body)
 		}
 	})
 	t.Run("deny", func(t *testing.T) {
-		r := b.submit(authURL, p, "", "", "deny")
+		r := b.submit(authURL, b.get(authURL), "", "", "deny")
 		if r.location == nil || r.location.Query().Get("error") != "access_denied" || r.location.Query().Get("state") != "s" {
 			t.Fatalf("%d %v", r.status, r.location)
 		}
@@ -537,4 +584,11 @@ func TestLoginStateExpires(t *testing.T) {
 	if _, ok := other.openState(sealed, now); ok {
 		t.Fatal("a state opens under another key")
 	}
+}
+
+func TestPublicClientsCannotIntrospect(t *testing.T) {
+	e := startCaddy(t, testConfig{})
+	live := e.login("app")
+	r := e.post(DefaultIntrospectionPath, "", url.Values{"client_id": {"spa"}, "token": {live.str("access_token")}})
+	assertOAuthError(t, r, http.StatusUnauthorized, "invalid_client")
 }

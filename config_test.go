@@ -228,6 +228,8 @@ func TestBadConfigFailsWithAClearMessage(t *testing.T) {
 		"code grant without a redirect": {"redirect_uri https://web.example/cb", "", "the authorization_code grant needs at least one redirect_uri"},
 		"code lifetime over 10m":        {"timeout 500ms\n\t\t}", "timeout 500ms\n\t\t}\n\t\tauthorize {\n\t\t\tcode_lifetime 11m\n\t\t}", "code_lifetime must be positive and at most 10m0s"},
 		"login template file missing":   {"timeout 500ms\n\t\t}", "timeout 500ms\n\t\t}\n\t\tauthorize {\n\t\t\tlogin_template /nonexistent/login.html\n\t\t}", "login_template: open /nonexistent/login.html"},
+		"login page without auth_check": {"\t\tauthorize off\n", "", "oauth2_token: auth_check is required"},
+		"redirect_uri with a state":     {"redirect_uri https://web.example/cb", "redirect_uri https://web.example/cb?state=x", "its query must not hold state"},
 		"two endpoints on one path":     {"revocation_path /moved/logout", "revocation_path /moved/token", "revocation_path and token_path are both /moved/token"},
 		"relative path":                 {"refresh_requires_user_id", "refresh_requires_user_id\n\t\trevocation_path revoke", "revocation_path must be a path starting with /"},
 		"bad failed-login window":       {"access_token_lifetime 1h", "access_token_lifetime 1h\n\t\tmax_failed_logins_per_ip 5 soon", `max_failed_logins_per_ip: bad window "soon"`},

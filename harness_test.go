@@ -121,6 +121,7 @@ var testClients = []testClient{
 	// Authorization code clients: a web app with a secret, and a public
 	// single-page/native app.
 	{"web", "web-secret", "grant_types authorization_code refresh_token\n\t\t\tredirect_uri https://web.example/cb\n\t\t\tscopes read write\n\t\t\tname \"Web App\""},
+	{"web2", "web2-secret", "grant_types authorization_code\n\t\t\tredirect_uri https://web.example/cb"},
 	{"spa", "", "redirect_uri http://127.0.0.1/callback https://spa.example/cb?from=login\n\t\t\tscopes read\n\t\t\tdefault_scope read\n\t\t\tskip_consent"},
 }
 
@@ -221,6 +222,7 @@ localhost:9443 {
 		token_path off
 		revocation_path off
 		metadata_path off
+		authorize off
 		introspection_path /inspect/introspect
 	}
 	handle /api/* {

@@ -22,12 +22,17 @@ type introspection struct {
 
 // serveIntrospection is RFC 7662 token introspection, for a resource
 // server that is not behind this Caddy. The caller authenticates as a
-// client (any client); a live token is described, anything else is
+// confidential client (any); a live token is described, anything else is
 // inactive.
 func (t *TokenEndpoint) serveIntrospection(r *http.Request) (any, error) {
-	form, _, err := t.authenticatedForm(r)
+	form, c, err := t.authenticatedForm(r)
 	if err != nil {
 		return nil, err
+	}
+	if c.Public {
+		// Its id is no credential: a public client could ask about anyone's
+		// tokens (RFC 7662 §2.1 wants the caller authorized).
+		return nil, errInvalidClient("introspection needs a confidential client")
 	}
 	raw, err := requireParam(form, "token")
 	if err != nil {

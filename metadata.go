@@ -58,7 +58,7 @@ func (t *TokenEndpoint) serveMetadata(w http.ResponseWriter, r *http.Request) {
 		TokenEndpoint:                     on(t.TokenPath),
 		RevocationEndpoint:                on(t.RevocationPath),
 		IntrospectionEndpoint:             on(t.IntrospectionPath),
-		GrantTypesSupported:               supportedGrantTypes,
+		GrantTypesSupported:               t.grantTypesSupported(),
 		ResponseTypesSupported:            []string{},
 		ScopesSupported:                   t.app.scopesSupported(r.Context()),
 		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "none"}, // none: public clients
@@ -110,4 +110,13 @@ type scopeList struct {
 	mu     sync.Mutex
 	scopes []string
 	at     time.Time
+}
+
+// grantTypesSupported lists the grants, without authorization_code when
+// the authorization endpoint is off.
+func (t *TokenEndpoint) grantTypesSupported() []string {
+	if t.AuthorizePath != "off" {
+		return supportedGrantTypes
+	}
+	return slices.DeleteFunc(slices.Clone(supportedGrantTypes), func(g string) bool { return g == GrantAuthorizationCode })
 }

@@ -2,7 +2,6 @@ package oauth2provider
 
 import (
 	"errors"
-	"net"
 	"net/url"
 	"strings"
 )
@@ -23,6 +22,11 @@ func validRedirectURI(s string) error {
 	case u.User != nil:
 		return errors.New("must not carry userinfo")
 	}
+	for _, reserved := range []string{"code", "state", "iss", "error", "error_description"} {
+		if u.Query().Has(reserved) {
+			return errors.New("its query must not hold " + reserved + ", which the authorization response adds")
+		}
+	}
 	switch scheme := strings.ToLower(u.Scheme); {
 	case scheme == "https":
 		if u.Host == "" {
@@ -40,10 +44,9 @@ func validRedirectURI(s string) error {
 	return nil
 }
 
-func isLoopbackIP(host string) bool {
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
+// isLoopbackIP is true for the loopback addresses RFC 8252 §7.3 names:
+// 127.0.0.1 and ::1.
+func isLoopbackIP(host string) bool { return host == "127.0.0.1" || host == "::1" }
 
 // matchRedirectURI finds given among a client's registered URIs: byte
 // for byte, except that for http on a loopback IP any port matches

@@ -115,8 +115,8 @@ func (t *TokenEndpoint) Provision(ctx caddy.Context) error {
 		return err
 	}
 	if t.AuthCheckRaw == nil {
-		if t.TokenPath == "off" {
-			return nil // no password grant to check
+		if t.TokenPath == "off" && t.AuthorizePath == "off" {
+			return nil // no password to check
 		}
 		return errors.New("oauth2_token: auth_check is required (the URL that checks usernames and passwords)")
 	}

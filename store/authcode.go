@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -24,6 +25,9 @@ type AuthCode struct {
 	// RedirectURI is the one sent to the authorization endpoint, or ""
 	// if none was (the client has exactly one registered).
 	RedirectURI string `json:"redirect_uri,omitempty"`
+	// Requested is the scope the client asked for ("" for none); Scope is
+	// what was granted.
+	Requested string `json:"requested_scope,omitempty"`
 	// Challenge is the PKCE S256 code challenge.
 	Challenge string    `json:"code_challenge"`
 	Family    FamilyID  `json:"family"`
@@ -46,8 +50,14 @@ func codeKey(code string) []byte {
 // code may be redeemed (client, redirect URI, PKCE verifier), and what
 // the tokens are made of. It is called before the code's use is looked
 // at, so a caller without the verifier cannot revoke the user's tokens
-// by replaying a code. It may be called more than once.
+// by replaying a code. An error that wraps ErrBurnCode (a wrong redirect
+// URI or verifier) deletes an unused code; any other refusal, such as
+// another client's, leaves it, so nobody can burn someone else's code.
+// It may be called more than once.
 type CodeCheck func(AuthCode) (Grant, error)
+
+// ErrBurnCode marks a CodeCheck refusal that spends the code.
+var ErrBurnCode = errors.New("store: the code is spent")
 
 // CreateCode stores a new authorization code and returns it: 32 random
 // bytes, unpadded base64url.
@@ -90,8 +100,12 @@ func (b *Bolt) RedeemCode(ctx context.Context, code string, now time.Time, check
 			return ErrNotFound, nil
 		}
 		g, err := check(c)
-		if err != nil {
+		switch {
+		case err != nil && !c.Used && errors.Is(err, ErrBurnCode):
 			return err, codes.Delete(key)
+		case err != nil:
+			// A used code stays, so its reuse is still recognised.
+			return err, nil
 		}
 		if c.Used {
 			return ErrTokenReused, revokeFamily(tx, c.Family)

@@ -3,9 +3,12 @@ package store
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func code(now time.Time) AuthCode {
@@ -17,6 +20,9 @@ func redeemAs(clientID string) CodeCheck {
 	return func(c AuthCode) (Grant, error) {
 		if c.ClientID != clientID {
 			return Grant{}, errors.New("another client's code")
+		}
+		if clientID == "wrong-verifier" {
+			return Grant{}, fmt.Errorf("%w: wrong verifier", ErrBurnCode)
 		}
 		g := grant()
 		g.UserID, g.Scope = c.UserID, c.Scope
@@ -49,21 +55,41 @@ func TestCodeRedeemsOnceAndReuseRevokesItsTokens(t *testing.T) {
 	}
 }
 
-func TestCodeCheckFailureDeletesTheCodeWithoutRevoking(t *testing.T) {
+func TestAFailedReplayRevokesNothingAndSpendsNothing(t *testing.T) {
 	b := openTest(t)
 	now := time.Now()
 	c, _ := b.CreateCode(ctx, code(now))
 	pair, _ := b.RedeemCode(ctx, c, now, redeemAs("app"))
-	// A replayer that fails the check (no verifier, another client) does
-	// not revoke the user's tokens.
-	if _, err := b.RedeemCode(ctx, c, now, redeemAs("mallory")); err == nil || errors.Is(err, ErrTokenReused) {
-		t.Fatalf("err = %v", err)
+	// A replayer that fails the check (another client, a wrong verifier)
+	// neither revokes the tokens nor removes the used code's record...
+	for _, who := range []string{"mallory", "wrong-verifier"} {
+		if _, err := b.RedeemCode(ctx, c, now, redeemAs(who)); err == nil || errors.Is(err, ErrTokenReused) {
+			t.Fatalf("%s: err = %v", who, err)
+		}
 	}
 	if _, err := b.AccessToken(ctx, pair.AccessToken, now); err != nil {
 		t.Fatalf("a failed replay revoked the tokens: %v", err)
 	}
+	// ...so a replay that passes it is still seen as reuse.
+	if _, err := b.RedeemCode(ctx, c, now, redeemAs("app")); !errors.Is(err, ErrTokenReused) {
+		t.Fatalf("reuse after failed replays: %v", err)
+	}
+}
+
+func TestOnlyAWrongVerifierOrRedirectSpendsAnUnusedCode(t *testing.T) {
+	b := openTest(t)
+	now := time.Now()
+	c, _ := b.CreateCode(ctx, code(now))
+	// Another client cannot burn it...
+	if _, err := b.RedeemCode(ctx, c, now, redeemAs("mallory")); err == nil {
+		t.Fatal("another client redeemed the code")
+	}
+	// ...a wrong verifier does.
+	if _, err := b.RedeemCode(ctx, c, now, func(AuthCode) (Grant, error) { return Grant{}, ErrBurnCode }); !errors.Is(err, ErrBurnCode) {
+		t.Fatal(err)
+	}
 	if _, err := b.RedeemCode(ctx, c, now, redeemAs("app")); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("the code is still there: %v", err)
+		t.Fatalf("the code survived a wrong verifier: %v", err)
 	}
 }
 
@@ -76,6 +102,11 @@ func TestExpiredCodeIsNotFound(t *testing.T) {
 	}
 	if _, err := b.DeleteExpired(ctx, now.Add(time.Minute), 100); err != nil {
 		t.Fatal(err)
+	}
+	n := 0
+	_ = b.db.View(func(tx *bolt.Tx) error { n = tx.Bucket(bucketCodes).Stats().KeyN; return nil })
+	if n != 0 {
+		t.Fatalf("%d codes left after the sweep", n)
 	}
 }
 
@@ -100,5 +131,10 @@ func TestConcurrentRedemptionsHaveOneWinner(t *testing.T) {
 	wg.Wait()
 	if wins != 1 {
 		t.Fatalf("%d winners", wins)
+	}
+	// The losers presented a used code, which revoked what the winner got
+	// (RFC 6749 §4.1.2: the tokens of a reused code SHOULD be revoked).
+	if n, _ := b.CountTokens(); n != 0 {
+		t.Fatalf("%d tokens left of a reused code", n)
 	}
 }
