@@ -563,9 +563,7 @@ func (t *TokenEndpoint) authorizationCodeGrant(r *http.Request, c *client, form 
 	case err != nil:
 		return nil, err
 	}
-	if len(requested) == 0 {
-		requested = nil // asked for none: the default scope is said (RFC 6749 §5.1)
-	}
+	// Asked for none: the default scope granted is said (RFC 6749 §5.1).
 	return t.response(pair, requested, scope), nil
 }
 
