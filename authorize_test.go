@@ -23,8 +23,13 @@ type browser struct {
 	c *http.Client
 }
 
-func newBrowser(t *testing.T, e *env) *browser {
+func newJar() http.CookieJar {
 	jar, _ := cookiejar.New(nil)
+	return jar
+}
+
+func newBrowser(t *testing.T, e *env) *browser {
+	jar := newJar()
 	return &browser{t: t, c: &http.Client{
 		Jar:           jar,
 		Transport:     e.client.Transport,

@@ -381,6 +381,25 @@ func TestExampleCaddyfileRunsAsIs(t *testing.T) {
 	if r := post(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.str("refresh_token")}}); r.status != http.StatusOK {
 		t.Fatalf("refresh: %d %s", r.status, r.body)
 	}
+	// The README's login page walk-through, with the browser of the tests.
+	b2 := &browser{t: t, c: &http.Client{Jar: newJar(), Transport: e.client.Transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	authURL := "https://localhost:8443/oauth2/authorize?response_type=code&client_id=demo-app&redirect_uri=http://127.0.0.1:9000/callback&state=xyz&code_challenge=" + testChallenge + "&code_challenge_method=S256"
+	p := b2.get(authURL)
+	if p.status != http.StatusOK || !strings.Contains(p.body, "Sign in to Demo App") {
+		t.Fatalf("the demo login page: %d", p.status)
+	}
+	loc := b2.submit(authURL, p, "alice", "wonderland", "allow").location
+	if loc == nil || loc.Query().Get("state") != "xyz" {
+		t.Fatalf("after the demo login: %v", loc)
+	}
+	exch := url.Values{"grant_type": {"authorization_code"}, "client_id": {"demo-app"}, "code": {loc.Query().Get("code")},
+		"code_verifier": {"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"}, "redirect_uri": {"http://127.0.0.1:9000/callback"}}
+	req, _ = http.NewRequest(http.MethodPost, "https://localhost:8443/oauth2/token", strings.NewReader(exch.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if r := e.do(req); r.status != http.StatusOK || r.json["user_id"] != float64(1234) {
+		t.Fatalf("the demo code exchange: %d %s", r.status, r.body)
+	}
 	if fi, err := os.Stat(filepath.Join(home, "data", "caddy", "oauth2", "oauth2.db")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("store file: %v %v", fi, err)
 	}
