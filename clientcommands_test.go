@@ -82,7 +82,7 @@ func createClient(t *testing.T, b *binaryCaddy, file string, args ...string) New
 	var nc NewClient
 	out := cli(t, b, file, append([]string{"create-client", "--json"}, args...)...)
 	public := slices.Contains(args, "--public")
-	if err := json.Unmarshal([]byte(out), &nc); err != nil || len(nc.ID) < 22 || (len(nc.Secret) < 43) != public {
+	if err := json.Unmarshal([]byte(out), &nc); err != nil || len(nc.ID) != 32 || strings.Trim(nc.ID, "0123456789abcdef") != "" || (len(nc.Secret) < 43) != public {
 		t.Fatalf("create-client printed %q: %v", out, err)
 	}
 	return nc

@@ -2,6 +2,8 @@ package oauth2provider
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -57,7 +59,11 @@ func (m clientManager) create(ctx context.Context, req ClientRequest) (NewClient
 	if err := policy.setPolicy(req); err != nil {
 		return NewClient{}, err
 	}
-	nc := NewClient{ID: randomString(16)}
+	// Hex, not base64url: an id that began with "-" would read as a flag
+	// to `caddy oauth2 revoke-client <id>`.
+	id := make([]byte, 16)
+	_, _ = rand.Read(id)
+	nc := NewClient{ID: hex.EncodeToString(id)}
 	if m.isStatic(nc.ID) {
 		return NewClient{}, store.ErrClientExists
 	}
